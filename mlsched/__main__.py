@@ -1,0 +1,7 @@
+"""``python -m mlsched``."""
+
+import sys
+
+from mlsched.cli import main
+
+sys.exit(main())

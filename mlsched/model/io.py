@@ -1,0 +1,191 @@
+"""Loading problems and solutions from paths, bundled names or dicts."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from mlsched.model.problem import Problem
+from mlsched.model.solution import Solution
+
+Source = str | os.PathLike[str] | dict[str, Any]
+
+
+class InputError(ValueError):
+    """A malformed or unreadable problem or solution.
+
+    The message is a single line that names what is wrong.
+    """
+
+
+def bundled_instances() -> dict[str, str]:
+    """Bundled instance names mapped to their package-relative paths.
+
+    Returns
+    -------
+    dict
+        ``{"mlsys-2026-1": "benchmarks/mlsys-2026-1.json", ...,
+        "example1": "examples/example1.json", ...}``.
+    """
+    root = resources.files("mlsched") / "data"
+    names: dict[str, str] = {}
+    for folder in ("benchmarks", "examples"):
+        for entry in (root / folder).iterdir():
+            if entry.name.endswith(".json"):
+                names[entry.name[: -len(".json")]] = f"{folder}/{entry.name}"
+    return dict(sorted(names.items(), key=lambda kv: _natural(kv[0])))
+
+
+def benchmark_names() -> list[str]:
+    """Names of the 24 bundled contest benchmarks, in numeric order."""
+    return [n for n in bundled_instances() if n.startswith("mlsys-")]
+
+
+def _natural(name: str) -> tuple[str, int]:
+    head, _, tail = name.rpartition("-")
+    if tail.isdigit():
+        return head, int(tail)
+    return name, -1
+
+
+def _read(source: Source, what: str) -> tuple[Any, str]:
+    """The parsed JSON of ``source`` and a label naming it."""
+    if isinstance(source, dict):
+        return source, what
+    if not isinstance(source, (str, os.PathLike)):
+        raise InputError(
+            f"{what}: expected a path, bundled name or dict, got "
+            f"{type(source).__name__}"
+        )
+    path = Path(source)
+    label = str(source)
+    if not path.exists():
+        bundled = bundled_instances()
+        name = str(source)
+        if name.endswith(".json"):
+            name = name[: -len(".json")]
+        if what == "problem" and name in bundled:
+            ref = resources.files("mlsched") / "data" / bundled[name]
+            return json.loads(ref.read_text()), name
+        hint = " or bundled instance" if what == "problem" else ""
+        raise InputError(f"{what} {label}: no such file{hint}")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} {label}: cannot read: {exc}") from None
+    try:
+        return json.loads(text), label
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{what} {label}: invalid JSON: {exc.msg} at line {exc.lineno} "
+            f"column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise InputError(f"{what} {label}: JSON nested too deeply") from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    """The first validation error as ``field[i]: message``."""
+    err = exc.errors(include_url=False)[0]
+    loc = "".join(
+        f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]
+    ).lstrip(".")
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    extra = f" (and {len(exc.errors()) - 1} more)" if exc.errors()[1:] else ""
+    where = f"{loc}: " if loc else ""
+    return f"{where}{msg}{extra}".replace("\n", " ")
+
+
+def load_problem(source: Source | Problem) -> Problem:
+    """Load and validate a problem.
+
+    Parameters
+    ----------
+    source
+        A path to a contest JSON file, a bundled instance name such as
+        ``"mlsys-2026-5"`` or ``"example3"``, a parsed dict, or a
+        :class:`Problem` (returned as is).
+
+    Returns
+    -------
+    Problem
+        The validated problem.
+
+    Raises
+    ------
+    InputError
+        If the source cannot be read or does not describe a valid problem.
+    """
+    if isinstance(source, Problem):
+        return source
+    data, label = _read(source, "problem")
+    if not isinstance(data, dict):
+        raise InputError(f"problem {label}: expected a JSON object")
+    try:
+        return Problem.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"problem {label}: {_one_line(exc)}") from None
+
+
+def load_solution(source: Source | Solution) -> Solution:
+    """Load a solution (structure only; rules are checked by ``evaluate``).
+
+    Parameters
+    ----------
+    source
+        A path to a contest JSON file, a parsed dict, or a
+        :class:`Solution` (returned as is).
+
+    Returns
+    -------
+    Solution
+        The parsed solution.
+
+    Raises
+    ------
+    InputError
+        If the source cannot be read or is not a solution object.
+    """
+    if isinstance(source, Solution):
+        return source
+    data, label = _read(source, "solution")
+    if not isinstance(data, dict):
+        raise InputError(f"solution {label}: expected a JSON object")
+    try:
+        return Solution.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"solution {label}: {_one_line(exc)}") from None
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file + rename.
+
+    A reader never sees a half-written file, and an existing file is only
+    replaced once the new one is complete.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=directory
+    )
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,394 @@
+"""What one subgraph is made of (SPEC §3), its local rules and working set.
+
+Shared by the per-cell reference simulation and the fast cost oracle: both
+read the same :class:`SubgraphView` and differ only in how they sum cells.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
+
+from mlsched.model.problem import Problem
+
+Rules = str  # "strict" or "contest"
+RULES = ("strict", "contest")
+
+
+class Role(Enum):
+    """MatMul role inside a subgraph (SPEC §3)."""
+
+    STANDALONE = "standalone"
+    LHS_HEAD = "lhs-head"
+    RHS_HEAD = "rhs-head"
+    LHS_TAIL = "lhs-tail"
+    RHS_TAIL = "rhs-tail"
+    MIDDLE = "middle"
+
+    @property
+    def is_head(self) -> bool:
+        """Whether this is an LHS- or RHS-head."""
+        return self in (Role.LHS_HEAD, Role.RHS_HEAD)
+
+    @property
+    def is_tail(self) -> bool:
+        """Whether this is an LHS- or RHS-tail."""
+        return self in (Role.LHS_TAIL, Role.RHS_TAIL)
+
+
+class Kind(Enum):
+    """How one input use is sliced (SPEC §5.2 table), by key shape."""
+
+    PW = "pw"  # (r, c, -)    h_eff*w_eff      k-step 0
+    LHS = "lhs"  # (r, -, j)  h_eff*k_eff      every step
+    RHS = "rhs"  # (-, c, j)  k_eff*w_eff      every step
+    HL_LHS = "hl_lhs"  # (r, -, -)  h_eff*K_op  k-step 0
+    HL_RHS = "hl_rhs"  # (-, -, j)  K_op*k_eff  every step
+    HR_LHS = "hr_lhs"  # (-, -, j)  k_eff*K_op  every step
+    HR_RHS = "hr_rhs"  # (-, c, -)  K_op*w_eff  k-step 0
+
+    @property
+    def step0_only(self) -> bool:
+        """Whether the use is loaded at k-step 0 only."""
+        return self in (Kind.PW, Kind.HL_LHS, Kind.HR_RHS)
+
+
+@dataclass(frozen=True)
+class Use:
+    """A non-free input use: op ``op`` reads tensor ``tensor``."""
+
+    op: int
+    tensor: int
+    kind: Kind
+    k_op: int  # K of the reading MatMul (0 for Pointwise)
+
+
+@dataclass(frozen=True)
+class Grain:
+    """A granularity ``[w, h, k]``."""
+
+    w: int
+    h: int
+    k: int
+
+    @classmethod
+    def of(cls, values: Sequence[int]) -> Grain:
+        """From a ``[w, h, k]`` list."""
+        w, h, k = values
+        return cls(int(w), int(h), int(k))
+
+    def as_list(self) -> list[int]:
+        """The contest ``[w, h, k]`` list."""
+        return [self.w, self.h, self.k]
+
+
+class SubgraphView:
+    """The derived structure of one subgraph.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    ops
+        Op ids in execution order (ids must be in range).
+    retain_out
+        R: tensors this subgraph keeps for the next one.
+    retain_in
+        P: tensors the previous subgraph kept for this one.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        ops: Sequence[int],
+        retain_out: Iterable[int] = (),
+        retain_in: Iterable[int] = (),
+    ) -> None:
+        self.problem = problem
+        self.ops = tuple(ops)
+        self.retain_out = frozenset(retain_out)
+        self.retain_in = frozenset(retain_in)
+        p = problem
+        self.opset = frozenset(self.ops)
+        self.produced = {t: o for o in self.ops for t in p.outputs[o]}
+        consumed = {t for o in self.ops for t in p.inputs[o]}
+        self.ephemeral = frozenset(
+            t
+            for t in self.produced
+            if t in consumed
+            and t not in p.graph_outputs
+            and t not in self.retain_out
+        )
+        self.outputs = tuple(
+            t
+            for o in self.ops
+            for t in p.outputs[o]
+            if t not in self.ephemeral
+        )
+        self.evicted = tuple(
+            t for t in self.outputs if t not in self.retain_out
+        )
+        self.matmuls = tuple(o for o in self.ops if p.is_matmul[o])
+
+    # MatMul roles --------------------------------------------------------
+
+    def _mm_ephemeral(self, t: int) -> bool:
+        o = self.produced.get(t)
+        return (
+            o is not None and t in self.ephemeral and self.problem.is_matmul[o]
+        )
+
+    @cached_property
+    def _chain_flags(self) -> dict[int, tuple[bool, bool, bool, bool]]:
+        """Per MatMul: (eph LHS, eph RHS, feeds LHS, feeds RHS)."""
+        p = self.problem
+        feeds_lhs: set[int] = set()
+        feeds_rhs: set[int] = set()
+        flags: dict[int, list[bool]] = {}
+        for m in self.matmuls:
+            lhs, rhs = p.inputs[m]
+            eph_l, eph_r = self._mm_ephemeral(lhs), self._mm_ephemeral(rhs)
+            if eph_l:
+                feeds_lhs.add(self.produced[lhs])
+            if eph_r:
+                feeds_rhs.add(self.produced[rhs])
+            flags[m] = [eph_l, eph_r]
+        return {
+            m: (f[0], f[1], m in feeds_lhs, m in feeds_rhs)
+            for m, f in flags.items()
+        }
+
+    @cached_property
+    def roles(self) -> dict[int, Role]:
+        """The role of every MatMul of the subgraph."""
+        roles: dict[int, Role] = {}
+        for m, (el, er, fl, fr) in self._chain_flags.items():
+            has_in, feeds = el or er, fl or fr
+            if not has_in and not feeds:
+                roles[m] = Role.STANDALONE
+            elif not has_in:
+                roles[m] = Role.LHS_HEAD if fl else Role.RHS_HEAD
+            elif not feeds:
+                roles[m] = Role.LHS_TAIL if el else Role.RHS_TAIL
+            else:
+                roles[m] = Role.MIDDLE
+        return roles
+
+    @cached_property
+    def k_slicing(self) -> int:
+        """K_slicing: K of the last tail, else the largest K, else 0."""
+        k_op = self.problem.k_op
+        tails = [m for m in self.matmuls if self.roles[m].is_tail]
+        if tails:
+            return k_op[tails[-1]]
+        return max((k_op[m] for m in self.matmuls), default=0)
+
+    @cached_property
+    def k_up(self) -> int:
+        """K_up: K of the last head, else 0."""
+        heads = [m for m in self.matmuls if self.roles[m].is_head]
+        return self.problem.k_op[heads[-1]] if heads else 0
+
+    def num_k_steps(self, k: int) -> int:
+        """nk: the number of k-steps at reduction step ``k``."""
+        if not self.matmuls:
+            return 1
+        return -(-self.k_slicing // k)
+
+    def k_eff(self, m: int, j: int, k: int, nk: int) -> int:
+        """k_eff(m, j): the reduction depth MatMul m covers at k-step j."""
+        if self.roles[m] is Role.STANDALONE:
+            k_op = self.problem.k_op[m]
+            return min(k, k_op - j * k) if nk > 1 else k_op
+        return min(k, self.k_slicing - j * k)
+
+    def k_den(self, m: int) -> int:
+        """K_den(m): the depth the MatMul's base cost is spread over."""
+        if self.roles[m] is Role.STANDALONE:
+            return self.problem.k_op[m]
+        return self.k_slicing
+
+    @cached_property
+    def uses(self) -> tuple[Use, ...]:
+        """Input uses that can cost a load, in cell order (SPEC §5.2)."""
+        p = self.problem
+        uses: list[Use] = []
+        for o in self.ops:
+            role = self.roles.get(o)
+            for pos, t in enumerate(p.inputs[o]):
+                if t in self.retain_in or t in self.ephemeral:
+                    continue
+                if role is None:
+                    kind = Kind.PW
+                elif role is Role.LHS_HEAD:
+                    kind = Kind.HL_LHS if pos == 0 else Kind.HL_RHS
+                elif role is Role.RHS_HEAD:
+                    kind = Kind.HR_LHS if pos == 0 else Kind.HR_RHS
+                else:
+                    kind = Kind.LHS if pos == 0 else Kind.RHS
+                uses.append(Use(o, t, kind, p.k_op[o]))
+        return tuple(uses)
+
+    @cached_property
+    def grid_shape(self) -> tuple[int, int]:
+        """(W_out, H_out) of the first output; (0, 0) with no output."""
+        if not self.outputs:
+            return 0, 0
+        t = self.outputs[0]
+        return self.problem.widths[t], self.problem.heights[t]
+
+    def grid(self, grain: Grain) -> tuple[int, int]:
+        """(nw, nh): tile columns and rows."""
+        width, height = self.grid_shape
+        return -(-width // grain.w), -(-height // grain.h)
+
+    # Rules ---------------------------------------------------------------
+
+    def fusion_violation(self, grain: Grain) -> str | None:
+        """Why the fusion rules (SPEC §4 item 7) reject this, or None."""
+        p = self.problem
+        for m, (_, _, fl, fr) in self._chain_flags.items():
+            if fl and fr:
+                return (
+                    f"op {m}: its output is read as LHS and as RHS by "
+                    "fused MatMuls"
+                )
+        nk = self.num_k_steps(grain.k)
+        roles = self.roles
+        if nk > 1:
+            for o in self.ops:
+                if p.is_matmul[o]:
+                    continue
+                for t in p.outputs[o]:
+                    for c in p.consumers[t]:
+                        if c not in self.opset or not p.is_matmul[c]:
+                            continue
+                        lhs, rhs = p.inputs[c]
+                        if t == lhs and grain.w < p.k_op[c]:
+                            return (
+                                f"op {o}: Pointwise LHS of MatMul {c} needs "
+                                f"w >= K = {p.k_op[c]} when k-steps > 1"
+                            )
+                        if t == rhs and grain.h < p.k_op[c]:
+                            return (
+                                f"op {o}: Pointwise RHS of MatMul {c} needs "
+                                f"h >= K = {p.k_op[c]} when k-steps > 1"
+                            )
+            values = list(roles.values())
+            if Role.MIDDLE in values:
+                return "a middle MatMul is not allowed when k-steps > 1"
+            heads = sum(r.is_head for r in values)
+            tails = sum(r.is_tail for r in values)
+            alone = values.count(Role.STANDALONE)
+            if heads or tails:
+                if (heads, tails, alone) != (1, 1, 0):
+                    return (
+                        "with k-steps > 1 the MatMuls must be one head plus "
+                        "one tail, or standalone"
+                    )
+            elif alone > 1:
+                return "at most one standalone MatMul when k-steps > 1"
+        elif len(self.matmuls) >= 3 or Role.MIDDLE in roles.values():
+            for m in self.matmuls:
+                if grain.w != grain.k or p.k_op[m] != grain.k:
+                    return (
+                        f"op {m}: chains of 3+ MatMuls need w = k = K "
+                        f"(w={grain.w}, k={grain.k}, K={p.k_op[m]})"
+                    )
+        return None
+
+    def shape_violation(self) -> tuple[str, str] | None:
+        """(category, message) for SPEC §4 item 8, or None."""
+        if not self.outputs:
+            return "no_output", "the subgraph has no output"
+        p = self.problem
+        width, height = self.grid_shape
+        for t in self.outputs[1:]:
+            if (p.widths[t], p.heights[t]) != (width, height):
+                return (
+                    "output_shape_mismatch",
+                    f"tensor {t} is {p.heights[t]}x{p.widths[t]} (HxW) but "
+                    f"tensor {self.outputs[0]} is {height}x{width}",
+                )
+        return None
+
+    def working_set(self, grain: Grain) -> int:
+        """Peak fast-memory use at k-step 0 (SPEC §6)."""
+        p = self.problem
+        w, h, k = grain.w, grain.h, grain.k
+        nk = self.num_k_steps(k)
+        ks = min(k, self.k_slicing)
+        ws = sum(p.sizes[t] for t in self.retain_in)
+        for u in self.uses:
+            kind = u.kind
+            if kind is Kind.PW:
+                ws += h * w
+            elif kind is Kind.LHS:
+                ws += h * self.k_eff(u.op, 0, k, nk)
+            elif kind is Kind.RHS:
+                ws += self.k_eff(u.op, 0, k, nk) * w
+            elif kind is Kind.HL_LHS:
+                ws += h * self.k_up
+            elif kind in (Kind.HL_RHS, Kind.HR_LHS):
+                ws += self.k_up * ks
+            else:  # HR_RHS
+                ws += self.k_up * w
+        return ws + len(self.outputs) * h * w
+
+    def strict_violation(self, grain: Grain) -> tuple[str, str] | None:
+        """(category, message) for SPEC §8 items 1-3, or None."""
+        p = self.problem
+        if grain.k > p.k_native:
+            return (
+                "k_above_native",
+                f"k = {grain.k} exceeds the native depth {p.k_native}",
+            )
+        for m in self.matmuls:
+            if grain.k > p.k_op[m]:
+                return (
+                    "k_above_reduction",
+                    f"k = {grain.k} exceeds K = {p.k_op[m]} of op {m}",
+                )
+        if not self.connected():
+            return "disconnected", "the ops of the subgraph are not connected"
+        return None
+
+    def connected(self) -> bool:
+        """Whether the ops are linked by produce/consume or shared reads."""
+        p = self.problem
+        if len(self.ops) <= 1:
+            return True
+        readers: dict[int, list[int]] = {}
+        for o in self.ops:
+            for t in p.inputs[o]:
+                readers.setdefault(t, []).append(o)
+        seen = {self.ops[0]}
+        stack = [self.ops[0]]
+        while stack:
+            o = stack.pop()
+            linked = [
+                x
+                for t in (*p.inputs[o], *p.outputs[o])
+                for x in readers.get(t, ())
+            ]
+            linked += [
+                self.produced[t] for t in p.inputs[o] if t in self.produced
+            ]
+            for x in linked:
+                if x not in seen:
+                    seen.add(x)
+                    stack.append(x)
+        return len(seen) == len(self.opset)
+
+
+def ceil_div(a: int, b: int) -> int:
+    """⌈a / b⌉ for positive integers."""
+    return -(-a // b)
+
+
+def isclose(a: float, b: float, rel: float = 1e-9) -> bool:
+    """Whether two latencies agree to a relative ``rel``."""
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)
