@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from mlsched.model.problem import Problem
 from mlsched.model.subgraph import Grain, Kind, SubgraphView
@@ -229,14 +230,16 @@ def _index_classes(n: int, parity: bool) -> list[tuple[int, int]]:
     return classes
 
 
+@lru_cache(maxsize=4096)
 def _tile_classes(
     name: str, nw: int, nh: int
-) -> list[tuple[int, tuple[int, int], tuple[int, int] | None]]:
-    """(count, tile, previous tile) per class of a named traversal.
+) -> tuple[tuple[int, tuple[int, int], int], ...]:
+    """(count, tile, situation) per class of tiles of a named traversal.
 
     Tiles are ``(row, col)``. A tile's cell costs depend only on whether
     it is an edge tile and on which of row and column it shares with the
-    previous tile; both are the same for every tile of one class.
+    previous tile (its situation); both are the same for every tile of
+    one class.
     """
     by_cols = name.endswith("_cols")
     snake = name.startswith("snake")
@@ -246,7 +249,7 @@ def _tile_classes(
         b = minor_n - 1 - pos if snake and a % 2 else pos
         return (b, a) if by_cols else (a, b)
 
-    out: list[tuple[int, tuple[int, int], tuple[int, int] | None]] = []
+    out: list[tuple[int, tuple[int, int], int]] = []
     for a, a_count in _index_classes(major_n, snake):
         for pos, pos_count in _index_classes(minor_n, False):
             if pos > 0:
@@ -255,8 +258,117 @@ def _tile_classes(
                 prev = tile(a - 1, minor_n - 1)
             else:
                 prev = None
-            out.append((a_count * pos_count, tile(a, pos), prev))
-    return out
+            here = tile(a, pos)
+            out.append((a_count * pos_count, here, _situation(here, prev)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class _Loads:
+    """Elements a cell loads, as coefficients of its tile shape.
+
+    A cell of tile ``h_eff x w_eff`` at a k-step where a use reading for
+    a MatMul with reference depth ``K_ref`` covers ``k_eff(K_ref)`` loads
+    ``pw*h*w + h*(hk + sum lhs[K]*k_eff(K)) + w*(wk + sum rhs[K]*k_eff(K))
+    + sum mid[K]*k_eff(K)`` elements.
+    """
+
+    pw: int
+    hk: int
+    wk: int
+    lhs: tuple[tuple[int, int], ...]
+    rhs: tuple[tuple[int, int], ...]
+    mid: tuple[tuple[int, int], ...]
+
+
+# How a tile relates to the one before it in the traversal.
+_FIRST, _SAME_ROW, _SAME_COL, _OTHER = range(4)
+_NEXT_STEP = 4  # any k-step j > 0
+_PREV_TILE = {_SAME_ROW: (1, 0), _SAME_COL: (0, 1), _OTHER: (0, 0)}
+
+
+def _load_profile(view: SubgraphView, single_step: bool) -> list[_Loads]:
+    """Per cell situation, which uses load (depends on no granularity).
+
+    Whether a use loads depends only on key equality, which depends on the
+    use kinds, on whether there is one k-step or several, and on which of
+    row and column the tile shares with the previous one; never on sizes.
+    Each situation is played once on representative coordinates.
+    """
+    cache: dict[bool, list[_Loads]] = view.__dict__.setdefault(
+        "_load_profiles", {}
+    )
+    if single_step in cache:
+        return cache[single_step]
+    uses = view.uses
+    k_op = view.problem.k_op
+    every_step = {u.tensor for u in uses if not u.kind.step0_only}
+    last_any: dict[int, Kind] = {}
+    last_every: dict[int, Kind] = {}
+    for u in uses:
+        last_any[u.tensor] = u.kind
+        if not u.kind.step0_only:
+            last_every[u.tensor] = u.kind
+    profile: list[_Loads] = []
+    for situation in range(5):
+        last: dict[int, Key] = {}
+        j = 1 if situation == _NEXT_STEP else 0
+        # At k-step j > 0 every active key holds j and every key of k-step
+        # j-1 holds j-1 or no step: nothing carries over.
+        if situation in _PREV_TILE:
+            pr, pc = _PREV_TILE[situation]
+            for t, kind in last_any.items():
+                if t in every_step and not single_step:
+                    last[t] = _use_key(last_every[t], pr, pc, 1)
+                else:
+                    last[t] = _use_key(kind, pr, pc, 0)
+        pw = hk = wk = 0
+        lhs: dict[int, int] = {}
+        rhs: dict[int, int] = {}
+        mid: dict[int, int] = {}
+        for u in uses:
+            if j > 0 and u.kind.step0_only:
+                continue
+            key = _use_key(u.kind, 1, 1, j)
+            if last.get(u.tensor) == key:
+                continue
+            last[u.tensor] = key
+            kind = u.kind
+            ref = view.k_den(u.op) if u.k_op else 0
+            if kind is Kind.PW:
+                pw += 1
+            elif kind is Kind.LHS:
+                lhs[ref] = lhs.get(ref, 0) + 1
+            elif kind is Kind.RHS:
+                rhs[ref] = rhs.get(ref, 0) + 1
+            elif kind is Kind.HL_LHS:
+                hk += k_op[u.op]
+            elif kind is Kind.HR_RHS:
+                wk += k_op[u.op]
+            else:
+                mid[ref] = mid.get(ref, 0) + k_op[u.op]
+        profile.append(
+            _Loads(
+                pw,
+                hk,
+                wk,
+                tuple(lhs.items()),
+                tuple(rhs.items()),
+                tuple(mid.items()),
+            )
+        )
+    cache[single_step] = profile
+    return profile
+
+
+def _situation(tile: tuple[int, int], prev: tuple[int, int] | None) -> int:
+    if prev is None:
+        return _FIRST
+    if prev[0] == tile[0]:
+        return _SAME_ROW
+    if prev[1] == tile[1]:
+        return _SAME_COL
+    return _OTHER
 
 
 def view_cost(
@@ -267,7 +379,7 @@ def view_cost(
     Parameters
     ----------
     view
-        The subgraph; it must have an output.
+        The subgraph; it must have an output and obey the fusion rules.
     grain
         Its granularity.
     traversal
@@ -281,73 +393,46 @@ def view_cost(
     nw, nh = view.grid(grain)
     nk = view.num_k_steps(k)
     bw = p.slow_memory_bandwidth
-    uses = view.uses
-    n_evicted = len(view.evicted)
+    profile = _load_profile(view, nk == 1)
+    stores = len(view.evicted)
 
-    # k-step classes: (j, count). Any 0 < j < nk-1 has k_eff = k.
+    # k-step classes: (j, count). Any 0 < j < nk-1 covers a full k.
     steps = [(0, 1)]
     if nk > 2:
         steps.append((1, nk - 2))
     if nk > 1:
         steps.append((nk - 1, 1))
     compute = {j: _step_compute(view, grain, nk, j) for j, _ in steps}
-    k_effs = {
-        (u.op, j): view.k_eff(u.op, j, k, nk) if u.k_op else 0
-        for u in uses
-        for j in (*compute, nk - 1)
-    }
-    # Per tensor, the uses active at every k-step decide what the last
-    # key is when a new tile starts: the key of the tensor's last use at
-    # the previous tile's last k-step, or at its k-step 0 if the tensor
-    # is only read at k-step 0.
-    every_step = {u.tensor for u in uses if not u.kind.step0_only}
-    last_use: dict[tuple[int, bool], Kind] = {}
-    for u in uses:
-        last_use[(u.tensor, False)] = u.kind  # last use at k-step 0
-        if not u.kind.step0_only:
-            last_use[(u.tensor, True)] = u.kind  # last use at other steps
 
-    def h_of(r: int) -> int:
-        return min(h, height - r * h)
+    def k_sum(pairs: tuple[tuple[int, int], ...], j: int) -> int:
+        if nk == 1:
+            return sum(n * ref for ref, n in pairs)
+        return sum(n * min(k, ref - j * k) for ref, n in pairs)
 
-    def w_of(c: int) -> int:
-        return min(w, width - c * w)
+    # Cells of one class share tile shape, situation and k-step class.
+    shapes: dict[tuple[int, int, int], int] = {}
+    for count, (r, c), situation in _tile_classes(traversal, nw, nh):
+        key = (min(w, width - c * w), min(h, height - r * h), situation)
+        shapes[key] = shapes.get(key, 0) + count
 
     latency = compute_time = memory_time = 0.0
     compute_cells = memory_cells = 0
-    for count, (r, c), prev in _tile_classes(traversal, nw, nh):
-        h_eff, w_eff = h_of(r), w_of(c)
-        for j, j_count in steps:
-            # At k-step j > 0 every active key holds j and every key of
-            # k-step j-1 holds j-1 or no step: nothing carries over, so
-            # the state only matters when a tile starts.
-            last: dict[int, Key] = {}
-            if j == 0 and prev is not None:
-                pr, pc = prev
-                for u in uses:
-                    t = u.tensor
-                    if t in last:
-                        continue
-                    if t in every_step:
-                        kind = last_use[(t, nk > 1)]
-                        last[t] = _use_key(kind, pr, pc, nk - 1)
-                    else:
-                        last[t] = _use_key(last_use[(t, False)], pr, pc, 0)
-            moved = 0
-            for u in uses:
-                if j > 0 and u.kind.step0_only:
-                    continue
-                key = _use_key(u.kind, r, c, j)
-                if last.get(u.tensor) == key:
-                    continue
-                last[u.tensor] = key
-                moved += _use_size(
-                    view, u.kind, u.op, h_eff, w_eff, k_effs[(u.op, j)]
+    for j, j_count in steps:
+        cell_compute = compute[j]
+        coeffs: dict[int, tuple[int, int, int, int]] = {}
+        for (w_eff, h_eff, situation), count in shapes.items():
+            s = situation if j == 0 else _NEXT_STEP
+            if s not in coeffs:
+                ld = profile[s]
+                coeffs[s] = (
+                    ld.pw + (stores if j == nk - 1 else 0),
+                    ld.hk + k_sum(ld.lhs, j),
+                    ld.wk + k_sum(ld.rhs, j),
+                    k_sum(ld.mid, j),
                 )
-            if j == nk - 1:
-                moved += n_evicted * h_eff * w_eff
+            a_hw, a_h, a_w, a_0 = coeffs[s]
+            moved = a_hw * h_eff * w_eff + a_h * h_eff + a_w * w_eff + a_0
             transfer = moved / bw
-            cell_compute = compute[j]
             n = count * j_count
             latency += n * max(cell_compute, transfer)
             compute_time += n * cell_compute
