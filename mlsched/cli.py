@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
 from typing import NoReturn
 
-from mlsched.model import Evaluation, InputError, evaluate
+from mlsched.model import (
+    Evaluation,
+    InputError,
+    Solution,
+    evaluate,
+    load_problem,
+    write_json_atomic,
+)
+from mlsched.model.result import Result
 
 EXIT_OK, EXIT_INVALID, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -62,6 +77,113 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK if ev.valid else EXIT_INVALID
 
 
+class _Incumbent:
+    """The best schedule so far, written atomically as it improves."""
+
+    def __init__(self, output: str | None, quiet: bool) -> None:
+        self.output = output
+        self.quiet = quiet
+        self.start = time.monotonic()
+        self.solution: Solution | None = None
+        self.objective = math.inf
+        self.lock = threading.Lock()
+
+    def improve(
+        self, solution: Solution, objective: float, bound: float | None
+    ) -> None:
+        with self.lock:
+            if objective >= self.objective:
+                return
+            self.solution, self.objective = solution, objective
+            if self.output is not None:
+                write_json_atomic(self.output, solution.to_dict())
+        if not self.quiet:
+            elapsed = time.monotonic() - self.start
+            text = f"[{elapsed:7.2f}s] incumbent {objective:,.1f}"
+            if bound is not None:
+                gap = max(0.0, (objective - bound) / objective)
+                text += f"  bound {bound:,.1f}  gap {gap:.2%}"
+            print(text, file=sys.stderr, flush=True)
+
+    def emit_stdout(self) -> None:
+        if self.output is None and self.solution is not None:
+            print(self.solution.to_json())
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    from mlsched.solve import solve
+
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise InputError(f"--time-limit must be positive, not {args.time_limit}")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, not {args.workers}")
+    if args.output is not None:
+        parent = Path(args.output).resolve().parent
+        if not parent.is_dir():
+            raise InputError(f"output directory {parent} does not exist")
+    problem = load_problem(args.problem)
+    incumbent = _Incumbent(args.output, args.quiet)
+    outcome: dict[str, Result | BaseException] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = solve(
+                problem,
+                method=args.method,
+                rules=args.rules,
+                time_limit=args.time_limit,
+                num_workers=args.workers,
+                seed=args.seed,
+                log=args.log,
+                on_improvement=incumbent.improve,
+            )
+        except BaseException as exc:  # reported by the main thread
+            outcome["error"] = exc
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # Every improvement is already on disk; a partial write cannot
+        # happen (temporary file + rename). Leave at once.
+        del frame
+        with incumbent.lock:
+            if incumbent.solution is None:
+                print("mlsched: stopped before any schedule", file=sys.stderr)
+                os._exit(1)
+            incumbent.emit_stdout()
+            print(
+                f"mlsched: stopped by signal {signum}; best latency "
+                f"{incumbent.objective:,.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
+            sys.stdout.flush()
+            os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.05)
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
+    assert isinstance(result, Result)
+    if result.solution is None:
+        print(
+            f"mlsched: no schedule ({result.status.value}): {result.message}",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    incumbent.improve(result.solution, result.objective, result.bound)
+    if args.output is None:
+        incumbent.emit_stdout()
+        print(result.summary(), file=sys.stderr)
+    else:
+        print(result.summary())
+        print(f"written to {args.output}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mlsched`` command."""
     parser = _Parser(
@@ -85,6 +207,50 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the verdict as JSON"
     )
     ev.set_defaults(func=_cmd_evaluate)
+
+    so = sub.add_parser(
+        "solve",
+        help="find a schedule",
+        description="Find a schedule and write it as contest JSON. Every "
+        "improving schedule is written atomically; SIGINT or SIGTERM "
+        "leaves the best one so far and exits 0.",
+    )
+    so.add_argument("problem", help="problem JSON path or bundled name")
+    so.add_argument(
+        "-o",
+        "--output",
+        help="where to write the schedule (default: stdout)",
+    )
+    so.add_argument(
+        "--method",
+        choices=("cpsat", "heuristic", "naive"),
+        default="cpsat",
+        help="cpsat (default): list scheduler refined by CP-SAT; "
+        "heuristic: the list scheduler; naive: one op per subgraph",
+    )
+    _add_rules(so)
+    so.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="wall-clock budget in seconds for cpsat (default 10)",
+    )
+    so.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CP-SAT workers (default: number of cores)",
+    )
+    so.add_argument("--seed", type=int, default=0, help="random seed")
+    so.add_argument(
+        "--log", action="store_true", help="show the CP-SAT search log"
+    )
+    so.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines"
+    )
+    so.set_defaults(func=_cmd_solve)
     return parser
 
 

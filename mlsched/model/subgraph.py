@@ -247,51 +247,77 @@ class SubgraphView:
 
     # Rules ---------------------------------------------------------------
 
-    def fusion_violation(self, grain: Grain) -> str | None:
-        """Why the fusion rules (SPEC §4 item 7) reject this, or None."""
+    @cached_property
+    def _fusion_facts(
+        self,
+    ) -> tuple[str | None, list[tuple[int, int, int, str]], str | None, bool]:
+        """Grain-independent parts of the fusion rules.
+
+        (violation at any grain, Pointwise operands needing a wide tile
+        when k-steps > 1 as (pw op, matmul, K, "w" or "h"), violation when
+        k-steps > 1, whether 3+ MatMuls or a middle one need w = k = K).
+        """
         p = self.problem
         for m, (_, _, fl, fr) in self._chain_flags.items():
             if fl and fr:
                 return (
                     f"op {m}: its output is read as LHS and as RHS by "
-                    "fused MatMuls"
+                    "fused MatMuls",
+                    [],
+                    None,
+                    False,
                 )
-        nk = self.num_k_steps(grain.k)
-        roles = self.roles
-        if nk > 1:
-            for o in self.ops:
-                if p.is_matmul[o]:
-                    continue
-                for t in p.outputs[o]:
-                    for c in p.consumers[t]:
-                        if c not in self.opset or not p.is_matmul[c]:
-                            continue
-                        lhs, rhs = p.inputs[c]
-                        if t == lhs and grain.w < p.k_op[c]:
-                            return (
-                                f"op {o}: Pointwise LHS of MatMul {c} needs "
-                                f"w >= K = {p.k_op[c]} when k-steps > 1"
-                            )
-                        if t == rhs and grain.h < p.k_op[c]:
-                            return (
-                                f"op {o}: Pointwise RHS of MatMul {c} needs "
-                                f"h >= K = {p.k_op[c]} when k-steps > 1"
-                            )
-            values = list(roles.values())
-            if Role.MIDDLE in values:
-                return "a middle MatMul is not allowed when k-steps > 1"
-            heads = sum(r.is_head for r in values)
-            tails = sum(r.is_tail for r in values)
-            alone = values.count(Role.STANDALONE)
-            if heads or tails:
-                if (heads, tails, alone) != (1, 1, 0):
+        wide: list[tuple[int, int, int, str]] = []
+        for o in self.ops:
+            if p.is_matmul[o]:
+                continue
+            for t in p.outputs[o]:
+                for c in p.consumers[t]:
+                    if c not in self.opset or not p.is_matmul[c]:
+                        continue
+                    lhs, rhs = p.inputs[c]
+                    if t == lhs:
+                        wide.append((o, c, p.k_op[c], "w"))
+                    if t == rhs:
+                        wide.append((o, c, p.k_op[c], "h"))
+        values = list(self.roles.values())
+        multi: str | None = None
+        heads = sum(r.is_head for r in values)
+        tails = sum(r.is_tail for r in values)
+        alone = values.count(Role.STANDALONE)
+        if Role.MIDDLE in values:
+            multi = "a middle MatMul is not allowed when k-steps > 1"
+        elif heads or tails:
+            if (heads, tails, alone) != (1, 1, 0):
+                multi = (
+                    "with k-steps > 1 the MatMuls must be one head plus "
+                    "one tail, or standalone"
+                )
+        elif alone > 1:
+            multi = "at most one standalone MatMul when k-steps > 1"
+        square = len(self.matmuls) >= 3 or Role.MIDDLE in values
+        return None, wide, multi, square
+
+    def fusion_violation(self, grain: Grain) -> str | None:
+        """Why the fusion rules (SPEC §4 item 7) reject this, or None."""
+        always, wide, multi, square = self._fusion_facts
+        if always is not None:
+            return always
+        p = self.problem
+        if self.num_k_steps(grain.k) > 1:
+            for o, c, k_op, axis in wide:
+                if axis == "w" and grain.w < k_op:
                     return (
-                        "with k-steps > 1 the MatMuls must be one head plus "
-                        "one tail, or standalone"
+                        f"op {o}: Pointwise LHS of MatMul {c} needs "
+                        f"w >= K = {k_op} when k-steps > 1"
                     )
-            elif alone > 1:
-                return "at most one standalone MatMul when k-steps > 1"
-        elif len(self.matmuls) >= 3 or Role.MIDDLE in roles.values():
+                if axis == "h" and grain.h < k_op:
+                    return (
+                        f"op {o}: Pointwise RHS of MatMul {c} needs "
+                        f"h >= K = {k_op} when k-steps > 1"
+                    )
+            return multi
+        if square:
             for m in self.matmuls:
                 if grain.w != grain.k or p.k_op[m] != grain.k:
                     return (
@@ -315,28 +341,45 @@ class SubgraphView:
                 )
         return None
 
+    @cached_property
+    def _ws_terms(self) -> tuple[int, int, list[tuple[Kind, int, bool]]]:
+        """(retained-in size, h*w slices, other uses as (kind, K, alone))."""
+        p = self.problem
+        fixed = sum(p.sizes[t] for t in self.retain_in)
+        planes = len(self.outputs)
+        rest: list[tuple[Kind, int, bool]] = []
+        for u in self.uses:
+            if u.kind is Kind.PW:
+                planes += 1
+            else:
+                alone = self.roles[u.op] is Role.STANDALONE
+                rest.append((u.kind, u.k_op, alone))
+        return fixed, planes, rest
+
     def working_set(self, grain: Grain) -> int:
         """Peak fast-memory use at k-step 0 (SPEC §6)."""
-        p = self.problem
         w, h, k = grain.w, grain.h, grain.k
-        nk = self.num_k_steps(k)
+        fixed, planes, rest = self._ws_terms
+        ws = fixed + planes * h * w
+        if not rest:
+            return ws
+        single = self.num_k_steps(k) == 1
         ks = min(k, self.k_slicing)
-        ws = sum(p.sizes[t] for t in self.retain_in)
-        for u in self.uses:
-            kind = u.kind
-            if kind is Kind.PW:
-                ws += h * w
-            elif kind is Kind.LHS:
-                ws += h * self.k_eff(u.op, 0, k, nk)
+        k_up = self.k_up
+        for kind, k_op, alone in rest:
+            # k_eff(m, 0): a standalone MatMul covers K at one k-step.
+            k0 = (k_op if single else min(k, k_op)) if alone else ks
+            if kind is Kind.LHS:
+                ws += h * k0
             elif kind is Kind.RHS:
-                ws += self.k_eff(u.op, 0, k, nk) * w
+                ws += k0 * w
             elif kind is Kind.HL_LHS:
-                ws += h * self.k_up
-            elif kind in (Kind.HL_RHS, Kind.HR_LHS):
-                ws += self.k_up * ks
-            else:  # HR_RHS
-                ws += self.k_up * w
-        return ws + len(self.outputs) * h * w
+                ws += h * k_up
+            elif kind is Kind.HR_RHS:
+                ws += k_up * w
+            else:  # HL_RHS, HR_LHS
+                ws += k_up * ks
+        return ws
 
     def strict_violation(self, grain: Grain) -> tuple[str, str] | None:
         """(category, message) for SPEC §8 items 1-3, or None."""

@@ -1,0 +1,190 @@
+"""Dependency analysis of the op graph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import Protocol
+
+from mlsched.model import Problem
+
+
+class DependencyAnalyzer:
+    """Producers, consumers, order and critical paths of a problem's DAG.
+
+    Parameters
+    ----------
+    problem
+        The problem to analyse.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+    @property
+    def producer(self) -> dict[int, int]:
+        """Map from tensor to the op that produces it."""
+        return self.problem.producer
+
+    @property
+    def consumers(self) -> tuple[tuple[int, ...], ...]:
+        """Per tensor, the ops reading it."""
+        return self.problem.consumers
+
+    @property
+    def graph_inputs(self) -> frozenset[int]:
+        """Tensors that start in slow memory."""
+        return self.problem.graph_inputs
+
+    @property
+    def graph_outputs(self) -> frozenset[int]:
+        """Tensors that must end in slow memory."""
+        return self.problem.graph_outputs
+
+    @property
+    def topological_order(self) -> tuple[int, ...]:
+        """Ops in a topological order."""
+        return self.problem.topological_order
+
+    @cached_property
+    def rank(self) -> dict[int, int]:
+        """Position of each op in :attr:`topological_order`."""
+        return {o: i for i, o in enumerate(self.topological_order)}
+
+    @cached_property
+    def successors(self) -> tuple[tuple[int, ...], ...]:
+        """Ops that read an output of each op."""
+        p = self.problem
+        return tuple(
+            tuple(
+                sorted({c for t in p.outputs[o] for c in p.consumers[t]})
+            )
+            for o in range(p.num_ops)
+        )
+
+    @cached_property
+    def predecessors(self) -> tuple[tuple[int, ...], ...]:
+        """Ops whose output each op reads."""
+        p = self.problem
+        return tuple(
+            tuple(
+                sorted({p.producer[t] for t in p.inputs[o] if t in p.producer})
+            )
+            for o in range(p.num_ops)
+        )
+
+    @cached_property
+    def native_cost(self) -> tuple[float, ...]:
+        """Roofline estimate of each op alone at native granularity.
+
+        ``max(base_cost x native tiles, (inputs + outputs) / bandwidth)``:
+        cheap, monotone in the op's real cost, and needs no search.
+        """
+        p = self.problem
+        w_native, h_native = p.native_granularity
+        costs = []
+        for o in range(p.num_ops):
+            out = p.outputs[o][0]
+            tiles = -(-p.widths[out] // w_native) * -(
+                -p.heights[out] // h_native
+            )
+            moved = sum(p.sizes[t] for t in (*p.inputs[o], *p.outputs[o]))
+            costs.append(
+                max(
+                    p.base_costs[o] * tiles,
+                    moved / p.slow_memory_bandwidth,
+                )
+            )
+        return tuple(costs)
+
+    @cached_property
+    def depth(self) -> tuple[float, ...]:
+        """Critical-path depth: the costliest path from each op to an end."""
+        depth = [0.0] * self.problem.num_ops
+        for o in reversed(self.topological_order):
+            tail = max((depth[c] for c in self.successors[o]), default=0.0)
+            depth[o] = self.native_cost[o] + tail
+        return tuple(depth)
+
+    @cached_property
+    def descendants(self) -> tuple[int, ...]:
+        """Bitmask of the ops reachable from each op (itself excluded)."""
+        desc = [0] * self.problem.num_ops
+        for o in reversed(self.topological_order):
+            mask = 0
+            for c in self.successors[o]:
+                mask |= desc[c] | (1 << c)
+            desc[o] = mask
+        return tuple(desc)
+
+    @cached_property
+    def ancestors(self) -> tuple[int, ...]:
+        """Bitmask of the ops each op is reachable from (itself excluded)."""
+        anc = [0] * self.problem.num_ops
+        for o in self.topological_order:
+            mask = 0
+            for q in self.predecessors[o]:
+                mask |= anc[q] | (1 << q)
+            anc[o] = mask
+        return tuple(anc)
+
+    def is_convex(self, ops: Iterable[int]) -> bool:
+        """Whether no path leaves the op set and comes back into it."""
+        mask = desc = anc = 0
+        for o in ops:
+            mask |= 1 << o
+            desc |= self.descendants[o]
+            anc |= self.ancestors[o]
+        return (desc & anc) & ~mask == 0
+
+    def is_closed(self, ops: Iterable[int]) -> bool:
+        """Whether every tensor passed inside the set stays inside it.
+
+        A tensor produced and read inside a subgraph becomes ephemeral; a
+        reader outside would then find it nowhere (SPEC §4 item 6).
+        """
+        p = self.problem
+        opset = set(ops)
+        for o in opset:
+            for t in p.outputs[o]:
+                readers = p.consumers[t]
+                if any(c in opset for c in readers) and not all(
+                    c in opset for c in readers
+                ):
+                    return False
+        return True
+
+    def edges(self) -> list[tuple[int, int, int]]:
+        """All (producer, consumer, tensor) edges."""
+        p = self.problem
+        return [
+            (o, c, t)
+            for o in range(p.num_ops)
+            for t in p.outputs[o]
+            for c in p.consumers[t]
+        ]
+
+    def fusable_edges(
+        self, optimizer: GranularityOptimizerLike
+    ) -> list[tuple[int, int, int]]:
+        """Edges whose two ops form a valid subgraph at some granularity.
+
+        Checks the local rules (fusion rules and output shapes, SPEC §4
+        items 7-9 and the strict checks); the tensor on the edge becomes
+        ephemeral.
+        """
+        topo = self.rank
+        return [
+            (o, c, t)
+            for o, c, t in self.edges()
+            if optimizer.best(sorted((o, c), key=topo.__getitem__))
+            is not None
+        ]
+
+
+class GranularityOptimizerLike(Protocol):
+    """Anything that finds the best granularity for a group of ops."""
+
+    def best(self, ops: Sequence[int]) -> object | None:
+        """The best granularity choice for ``ops``, or None if none fits."""
+        ...

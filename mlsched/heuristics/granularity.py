@@ -1,0 +1,175 @@
+"""Choosing the tile granularity and traversal of one subgraph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from mlsched.model import (
+    TRAVERSALS,
+    Grain,
+    Problem,
+    SubgraphCost,
+    SubgraphView,
+    subgraph_violation,
+    view_cost,
+)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A granularity and traversal for a subgraph, with its exact cost."""
+
+    grain: Grain
+    traversal: str
+    cost: SubgraphCost
+
+    @property
+    def latency(self) -> float:
+        """The subgraph's latency with this choice."""
+        return self.cost.latency
+
+
+def halvings(cap: int) -> list[int]:
+    """``cap``, its halvings and the powers of two below it, descending."""
+    values = {cap}
+    v = cap
+    while v > 1:
+        v //= 2
+        values.add(v)
+    power = 1
+    while power < cap:
+        values.add(power)
+        power *= 2
+    return sorted(values, reverse=True)
+
+
+class GranularityOptimizer:
+    """Finds the cheapest valid ``[w, h, k]`` and traversal of a subgraph.
+
+    The search starts at native tiles and shrinks only as far as the rules
+    and the working set require: tile shapes are tried by increasing tile
+    count, and since every tile pays its full compute (a tile below native
+    pays in full), ``tiles x sum of base costs`` bounds the latency from
+    below and stops the search once it exceeds the best found. For each
+    tile shape the largest fitting ``k`` and the next smaller ones are
+    costed: splitting k is compute-neutral but not memory-neutral (k-steps
+    break reuse across tiles), so the largest k is usually best. In the
+    contest profile ``k`` may exceed the native depth, up to ``K``.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    rules
+        ``"strict"`` or ``"contest"``.
+    k_tries
+        How many fitting ``k`` values to cost per tile shape.
+    traversal_tries
+        How many of the best raster choices to re-cost with the other
+        traversals.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        rules: str = "strict",
+        k_tries: int = 2,
+        traversal_tries: int = 3,
+    ) -> None:
+        self.problem = problem
+        self.rules = rules
+        self.k_tries = k_tries
+        self.traversal_tries = traversal_tries
+        self._cache: dict[
+            tuple[tuple[int, ...], frozenset[int], frozenset[int]],
+            Choice | None,
+        ] = {}
+        self.searches = 0
+
+    def best(
+        self,
+        ops: Sequence[int],
+        retain_in: Iterable[int] = (),
+        retain_out: Iterable[int] = (),
+    ) -> Choice | None:
+        """The cheapest valid choice, or None when no granularity fits.
+
+        Parameters
+        ----------
+        ops
+            Op ids in execution order.
+        retain_in
+            Tensors retained into the subgraph (they use fast memory).
+        retain_out
+            Tensors the subgraph retains for its successor.
+        """
+        key = (tuple(ops), frozenset(retain_in), frozenset(retain_out))
+        if key not in self._cache:
+            view = SubgraphView(self.problem, key[0], key[2], key[1])
+            self._cache[key] = self._search(view)
+        return self._cache[key]
+
+    def _k_values(self, view: SubgraphView) -> list[int]:
+        if not view.matmuls:
+            return [1]
+        p = self.problem
+        if self.rules == "strict":
+            cap = min(p.k_native, *(p.k_op[m] for m in view.matmuls))
+        else:
+            cap = max(view.k_slicing, 1)
+        return halvings(cap)
+
+    def _search(self, view: SubgraphView) -> Choice | None:
+        self.searches += 1
+        if view.shape_violation() is not None:
+            return None
+        if self.rules == "strict" and not view.connected():
+            return None
+        p = self.problem
+        k_values = self._k_values(view)
+        always, _, multi, _ = view._fusion_facts
+        if always is not None or (
+            multi is not None and view.num_k_steps(k_values[0]) > 1
+        ):
+            return None
+        width, height = view.grid_shape
+        w_native, h_native = p.native_granularity
+        shapes = [
+            (w, h)
+            for w in halvings(min(w_native, width))
+            for h in halvings(min(h_native, height))
+        ]
+        shapes.sort(key=lambda s: (-(-width // s[0]) * -(-height // s[1]),))
+        compute_per_tile = sum(p.base_costs[o] for o in view.ops)
+        capacity = p.fast_memory_capacity
+        costed: list[tuple[float, Grain]] = []
+        best = float("inf")
+        for w, h in shapes:
+            tiles = -(-width // w) * -(-height // h)
+            if tiles * compute_per_tile >= best:
+                break
+            found = 0
+            for k in k_values:
+                grain = Grain(w, h, k)
+                # The working set is the cheapest test and grows with k.
+                if view.working_set(grain) > capacity:
+                    continue
+                if subgraph_violation(view, grain, self.rules) is not None:
+                    continue
+                latency = view_cost(view, grain, "raster").latency
+                costed.append((latency, grain))
+                best = min(best, latency)
+                found += 1
+                if found >= self.k_tries:
+                    break
+        if not costed:
+            return None
+        costed.sort(key=lambda c: c[0])
+        choice: Choice | None = None
+        for _, grain in costed[: self.traversal_tries]:
+            for name in TRAVERSALS:
+                cost = view_cost(view, grain, name)
+                if choice is None or cost.latency < choice.latency:
+                    choice = Choice(grain, name, cost)
+        return choice

@@ -1,0 +1,73 @@
+"""Schedules as lists of steps, and their exact contest solutions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mlsched.model.cost import traversal_permutation, view_cost
+from mlsched.model.problem import Problem
+from mlsched.model.solution import Solution
+from mlsched.model.subgraph import Grain, SubgraphView
+
+
+@dataclass(frozen=True)
+class Step:
+    """One subgraph of a schedule, as the schedulers build it.
+
+    Attributes
+    ----------
+    ops
+        Op ids in execution order.
+    grain
+        Tile granularity.
+    traversal
+        A named order of :data:`mlsched.model.TRAVERSALS`.
+    retain
+        Tensors kept in fast memory for the next step.
+    """
+
+    ops: tuple[int, ...]
+    grain: Grain
+    traversal: str = "raster"
+    retain: tuple[int, ...] = ()
+
+
+def to_solution(problem: Problem, steps: Sequence[Step]) -> Solution:
+    """The contest solution of ``steps`` with exact subgraph latencies.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    steps
+        The schedule.
+
+    Returns
+    -------
+    Solution
+        Raster orders are written as ``null``; other named orders as their
+        explicit permutation. Latencies come from the class oracle.
+    """
+    orders: list[tuple[int, ...] | None] = []
+    latencies: list[float] = []
+    retain_in: tuple[int, ...] = ()
+    for step in steps:
+        view = SubgraphView(problem, step.ops, step.retain, retain_in)
+        nw, nh = view.grid(step.grain)
+        if step.traversal == "raster":
+            orders.append(None)
+        else:
+            orders.append(
+                tuple(traversal_permutation(step.traversal, nw, nh))
+            )
+        latencies.append(view_cost(view, step.grain, step.traversal).latency)
+        retain_in = step.retain
+    return Solution(
+        subgraphs=tuple(s.ops for s in steps),
+        granularities=tuple(tuple(s.grain.as_list()) for s in steps),
+        tensors_to_retain=tuple(s.retain for s in steps),
+        traversal_orders=tuple(orders),
+        subgraph_latencies=tuple(latencies),
+    )
+

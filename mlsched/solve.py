@@ -1,0 +1,138 @@
+"""The facade: one ``solve`` for every method."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mlsched.heuristics import (
+    GranularityOptimizer,
+    Infeasible,
+    ListScheduler,
+    naive_schedule,
+)
+from mlsched.model import Problem, Solution, evaluate, load_problem
+from mlsched.model.io import Source
+from mlsched.model.result import Result, SolveStatus
+from mlsched.model.schedule import to_solution
+from mlsched.model.subgraph import RULES
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("cpsat", "heuristic", "naive")
+
+#: Called with each improving solution, its latency and the best bound.
+ImprovementCallback = Callable[[Solution, float, float | None], None]
+
+
+def solve(
+    problem: Source | Problem,
+    method: str = "cpsat",
+    rules: str = "strict",
+    time_limit: float | None = None,
+    num_workers: int | None = None,
+    seed: int = 0,
+    log: bool = False,
+    on_improvement: ImprovementCallback | None = None,
+    **sat_params: Any,
+) -> Result:
+    """Find a schedule.
+
+    Parameters
+    ----------
+    problem
+        A :class:`Problem`, path, bundled name or dict.
+    method
+        ``"cpsat"`` (list scheduler + CP-SAT refinement), ``"heuristic"``
+        (the list scheduler alone) or ``"naive"`` (one op per subgraph).
+    rules
+        ``"strict"`` (default) or ``"contest"``.
+    time_limit
+        Wall-clock budget in seconds for ``"cpsat"`` (default 10).
+    num_workers
+        CP-SAT search workers (default: the machine's cores).
+    seed
+        Random seed of the CP-SAT search.
+    log
+        Show the CP-SAT search log.
+    on_improvement
+        Called with every improving solution (for anytime writers).
+    **sat_params
+        Extra CP-SAT parameters, by name.
+
+    Returns
+    -------
+    Result
+        Status, best solution, objective re-computed by ``evaluate``,
+        bound, gap and runtime.
+
+    Raises
+    ------
+    InputError
+        If the problem is malformed.
+    ValueError
+        For an unknown method or rule profile.
+    """
+    start = time.perf_counter()
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if rules not in RULES:
+        raise ValueError(f"rules must be one of {RULES}, not {rules!r}")
+    p = load_problem(problem)
+    if method == "cpsat":
+        from mlsched.solver import solve_cpsat
+
+        return solve_cpsat(
+            p,
+            rules=rules,
+            time_limit=10.0 if time_limit is None else time_limit,
+            num_workers=num_workers,
+            seed=seed,
+            log=log,
+            on_improvement=on_improvement,
+            start=start,
+            **sat_params,
+        )
+    optimizer = GranularityOptimizer(p, rules)
+    try:
+        if method == "naive":
+            steps = naive_schedule(p, optimizer)
+        else:
+            steps = ListScheduler(p, rules, optimizer).schedule()
+    except Infeasible as exc:
+        return Result(
+            status=SolveStatus.INFEASIBLE,
+            method=method,
+            rules=rules,
+            objective=float("inf"),
+            solution=None,
+            runtime=time.perf_counter() - start,
+            message=str(exc),
+        )
+    solution = to_solution(p, steps)
+    objective = checked_objective(p, solution, rules)
+    if on_improvement is not None:
+        on_improvement(solution, objective, None)
+    return Result(
+        status=SolveStatus.FEASIBLE,
+        method=method,
+        rules=rules,
+        objective=objective,
+        solution=solution,
+        runtime=time.perf_counter() - start,
+        source=method,
+        heuristic_objective=objective if method == "heuristic" else None,
+    )
+
+
+def checked_objective(problem: Problem, solution: Solution, rules: str) -> float:
+    """The exact latency of a schedule a method built; a bug if invalid."""
+    ev = evaluate(problem, solution, rules)
+    if not ev.valid:
+        raise RuntimeError(
+            f"internal error: built an invalid schedule [{ev.category}] "
+            f"{ev.message}"
+        )
+    return ev.total_latency
