@@ -1,0 +1,236 @@
+"""Columns: candidate subgraphs with their exact cost.
+
+A subgraph's latency depends only on its ops, its granularity and
+traversal, the tensors retained into it (P) and the tensors it retains
+(R). A column fixes (ops, P, R) and carries the best granularity for that
+context, so the fast-memory capacity (working set plus the size of P) is
+settled inside the column and the master model only picks, orders and
+links columns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from mlsched.heuristics import (
+    Choice,
+    DependencyAnalyzer,
+    GranularityOptimizer,
+)
+from mlsched.model import Problem
+from mlsched.model.schedule import Step
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One candidate subgraph in one retention context."""
+
+    ops: tuple[int, ...]
+    retain_in: frozenset[int]
+    retain_out: frozenset[int]
+    choice: Choice
+
+    @property
+    def latency(self) -> float:
+        """The subgraph's exact latency in this context."""
+        return self.choice.latency
+
+    def step(self) -> Step:
+        """The schedule step this column stands for."""
+        return Step(
+            self.ops,
+            self.choice.grain,
+            self.choice.traversal,
+            tuple(sorted(self.retain_out)),
+        )
+
+
+class ColumnGenerator:
+    """Enumerates regions and their retention contexts.
+
+    Regions are convex, closed (every tensor passed inside has all its
+    readers inside) op sets that obey the fusion and output-shape rules:
+    every single op, every group of a given schedule, and regions grown
+    from every op along producer-consumer and shared-input links, keeping
+    per size the ones that save the most over their single ops. Contexts
+    add one retained tensor in, out, or both, where the tensor's producer
+    and all its readers fit in two regions.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    optimizer
+        Granularity optimizer (its cache is shared with the heuristic).
+    max_ops
+        Largest grown region.
+    beam
+        Regions kept per seed and size.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        optimizer: GranularityOptimizer,
+        max_ops: int = 8,
+        beam: int = 6,
+    ) -> None:
+        self.problem = problem
+        self.optimizer = optimizer
+        self.deps = DependencyAnalyzer(problem)
+        self.max_ops = max_ops
+        self.beam = beam
+        self.rank = self.deps.rank
+        self._neighbours = self._links()
+
+    def _links(self) -> list[set[int]]:
+        p = self.problem
+        nb: list[set[int]] = [set() for _ in range(p.num_ops)]
+        for o, c, _ in self.deps.edges():
+            nb[o].add(c)
+            nb[c].add(o)
+        for readers in p.consumers:
+            for a in readers:
+                nb[a].update(r for r in readers if r != a)
+        return nb
+
+    def _sorted(self, ops: Iterable[int]) -> tuple[int, ...]:
+        return tuple(sorted(ops, key=self.rank.__getitem__))
+
+    def cost(self, ops: Iterable[int]) -> Choice | None:
+        """Best choice for a region without retention."""
+        return self.optimizer.best(self._sorted(ops))
+
+    def regions(
+        self, seeds: Sequence[Sequence[int]] = (), deadline: float = 1e18
+    ) -> list[tuple[int, ...]]:
+        """Enumerate regions (each a topologically sorted op tuple)."""
+        p = self.problem
+        found: dict[frozenset[int], float] = {}
+        single = {}
+        for o in range(p.num_ops):
+            choice = self.cost([o])
+            if choice is not None:
+                single[o] = choice.latency
+                found[frozenset([o])] = choice.latency
+        for group in seeds:
+            choice = self.cost(group)
+            if choice is not None:
+                found[frozenset(group)] = choice.latency
+        order = sorted(range(p.num_ops), key=lambda o: -self.deps.depth[o])
+        for seed in order:
+            if time.monotonic() > deadline:
+                logger.info("region growth stopped by the time budget")
+                break
+            if seed not in single:
+                continue
+            layer = [frozenset([seed])]
+            for _ in range(self.max_ops - 1):
+                grown: dict[frozenset[int], float] = {}
+                for region in layer:
+                    for n in set().union(*(self._neighbours[o] for o in region)):
+                        if n in region:
+                            continue
+                        cand = region | {n}
+                        if cand in grown:
+                            continue
+                        if cand in found:
+                            grown[cand] = found[cand]
+                            continue
+                        saving = self._saving(cand, single)
+                        if saving is None:
+                            continue
+                        grown[cand] = saving
+                        found[cand] = saving
+                layer = sorted(grown, key=lambda r: -grown[r])[: self.beam]
+                if not layer:
+                    break
+        return [self._sorted(r) for r in found]
+
+    def _saving(
+        self, region: frozenset[int], single: dict[int, float]
+    ) -> float | None:
+        if any(o not in single for o in region):
+            return None
+        if not self.deps.is_closed(region) or not self.deps.is_convex(region):
+            return None
+        choice = self.cost(region)
+        if choice is None:
+            return None
+        return sum(single[o] for o in region) - choice.latency
+
+    def columns(
+        self,
+        regions: Iterable[tuple[int, ...]],
+        required: Sequence[Column] = (),
+        deadline: float = 1e18,
+    ) -> list[Column]:
+        """Columns for every region in every useful retention context."""
+        p = self.problem
+        regions = list(dict.fromkeys(regions))
+        out: dict[tuple[tuple[int, ...], frozenset[int], frozenset[int]], Column] = {}
+        for col in required:
+            out[(col.ops, col.retain_in, col.retain_out)] = col
+        none: frozenset[int] = frozenset()
+        for ops in regions:
+            self._add(out, ops, none, none)
+        # Retention candidates: tensor t with its producer in one region and
+        # all its readers in another.
+        holds_all: dict[int, list[tuple[int, ...]]] = {}
+        makes: dict[int, list[tuple[int, ...]]] = {}
+        for ops in regions:
+            opset = set(ops)
+            for o in ops:
+                for t in p.outputs[o]:
+                    readers = p.consumers[t]
+                    if (
+                        readers
+                        and not opset.intersection(readers)
+                        and t not in p.graph_outputs
+                        and p.sizes[t] < p.fast_memory_capacity
+                    ):
+                        makes.setdefault(t, []).append(ops)
+            for t in {t for o in ops for t in p.inputs[o]}:
+                src = p.producer.get(t)
+                if src is None or src in opset:
+                    continue
+                if all(c in opset for c in p.consumers[t]):
+                    holds_all.setdefault(t, []).append(ops)
+        tensors = [t for t in makes if t in holds_all]
+        r_of: dict[tuple[int, ...], list[int]] = {}
+        p_of: dict[tuple[int, ...], list[int]] = {}
+        for t in tensors:
+            for ops in makes[t]:
+                r_of.setdefault(ops, []).append(t)
+            for ops in holds_all[t]:
+                p_of.setdefault(ops, []).append(t)
+        for ops in regions:
+            if time.monotonic() > deadline:
+                logger.info("context enumeration stopped by the time budget")
+                break
+            ins = [none] + [frozenset([t]) for t in p_of.get(ops, ())]
+            outs = [none] + [frozenset([t]) for t in r_of.get(ops, ())]
+            for pin in ins:
+                for rout in outs:
+                    if pin or rout:
+                        self._add(out, ops, pin, rout)
+        return list(out.values())
+
+    def _add(
+        self,
+        out: dict[tuple[tuple[int, ...], frozenset[int], frozenset[int]], Column],
+        ops: tuple[int, ...],
+        retain_in: frozenset[int],
+        retain_out: frozenset[int],
+    ) -> None:
+        key = (ops, retain_in, retain_out)
+        if key in out:
+            return
+        choice = self.optimizer.best(ops, retain_in, retain_out)
+        if choice is not None:
+            out[key] = Column(ops, retain_in, retain_out, choice)

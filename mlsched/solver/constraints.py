@@ -1,0 +1,78 @@
+"""The constraint families of the column model, one function each."""
+
+from __future__ import annotations
+
+from ortools.sat.python import cp_model
+
+from mlsched.model import Problem
+from mlsched.solver.columns import Column
+from mlsched.solver.variables import Variables
+
+
+def add_coverage(
+    model: cp_model.CpModel, columns: list[Column], v: Variables, n_ops: int
+) -> None:
+    """Every op lies in exactly one selected column."""
+    holding: list[list[cp_model.IntVar]] = [[] for _ in range(n_ops)]
+    for c, col in enumerate(columns):
+        for o in col.ops:
+            holding[o].append(v.select[c])
+    for o, lits in enumerate(holding):
+        model.add_exactly_one(lits).with_name(f"cover[{o}]")
+
+
+def add_positions(
+    model: cp_model.CpModel, columns: list[Column], v: Variables
+) -> None:
+    """A selected column's ops share its position; positions differ."""
+    for c, col in enumerate(columns):
+        head = v.position[col.ops[0]]
+        for o in col.ops[1:]:
+            model.add(v.position[o] == head).only_enforce_if(v.select[c])
+    model.add_no_overlap(v.slot)
+
+
+def add_precedence(
+    model: cp_model.CpModel, problem: Problem, v: Variables
+) -> None:
+    """Producers run no later than consumers.
+
+    Two selected columns never share a position, so ``>=`` is strict
+    between different subgraphs and allows a fused edge.
+    """
+    for o, outs in enumerate(problem.outputs):
+        for t in outs:
+            for c in problem.consumers[t]:
+                model.add(v.position[c] >= v.position[o]).with_name(
+                    f"precede[{o},{c}]"
+                )
+
+
+def add_retention(
+    model: cp_model.CpModel,
+    problem: Problem,
+    columns: list[Column],
+    v: Variables,
+) -> None:
+    """Retained tensors flow into exactly the next subgraph.
+
+    A column retaining t is selected iff a column receiving t is, and then
+    every reader of t sits one position after t's producer. A receiving
+    column holds all readers of t, so it is that next subgraph, and its P
+    names exactly what its predecessor retains.
+    """
+    gives: dict[int, list[cp_model.IntVar]] = {t: [] for t in v.retained}
+    takes: dict[int, list[cp_model.IntVar]] = {t: [] for t in v.retained}
+    for c, col in enumerate(columns):
+        for t in col.retain_out:
+            gives[t].append(v.select[c])
+        for t in col.retain_in:
+            takes[t].append(v.select[c])
+    for t, flag in v.retained.items():
+        model.add(sum(gives[t]) == flag).with_name(f"retain_out[{t}]")
+        model.add(sum(takes[t]) == flag).with_name(f"retain_in[{t}]")
+        src = problem.producer[t]
+        for reader in problem.consumers[t]:
+            model.add(
+                v.position[reader] == v.position[src] + 1
+            ).only_enforce_if(flag)

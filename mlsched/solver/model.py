@@ -1,0 +1,285 @@
+"""The CP-SAT column model and the anytime solve around it."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ortools.sat.python import cp_model
+
+from mlsched.heuristics import GranularityOptimizer, Infeasible, ListScheduler
+from mlsched.model import Problem, Solution, evaluate
+from mlsched.model.result import Result, SolveStatus
+from mlsched.model.schedule import Step, to_solution
+from mlsched.solver.columns import Column, ColumnGenerator
+from mlsched.solver.constraints import (
+    add_coverage,
+    add_positions,
+    add_precedence,
+    add_retention,
+)
+from mlsched.solver.hints import set_hint
+from mlsched.solver.objective import scale_for, set_objective
+from mlsched.solver.status import to_status
+from mlsched.solver.variables import make_variables
+
+logger = logging.getLogger(__name__)
+
+Improvement = Callable[[Solution, float, float | None], None]
+
+# Seconds kept back from the budget for decoding, evaluating and writing
+# the final schedule and for leaving the process.
+FINISH_MARGIN = 0.25
+# Share of the budget the column enumeration may use.
+ENUMERATION_SHARE = 0.4
+
+
+class ColumnModel:
+    """The master model over a fixed set of columns.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    columns
+        Candidate subgraphs; together they must cover every op.
+    """
+
+    def __init__(self, problem: Problem, columns: Sequence[Column]) -> None:
+        self.problem = problem
+        self.columns = list(columns)
+        self.model = cp_model.CpModel()
+        self.vars = make_variables(self.model, problem, self.columns)
+        add_coverage(self.model, self.columns, self.vars, problem.num_ops)
+        add_positions(self.model, self.columns, self.vars)
+        add_precedence(self.model, problem, self.vars)
+        add_retention(self.model, problem, self.columns, self.vars)
+        self.scale = scale_for(self.columns)
+        set_objective(self.model, self.columns, self.vars, self.scale)
+        self._index = {
+            (c.ops, c.retain_in, c.retain_out): i
+            for i, c in enumerate(self.columns)
+        }
+
+    def index_of(self, steps: Sequence[Step]) -> list[int]:
+        """Column indices of a schedule's steps (each must be a column)."""
+        chosen = []
+        retain_in: frozenset[int] = frozenset()
+        for s in steps:
+            key = (s.ops, retain_in, frozenset(s.retain))
+            chosen.append(self._index[key])
+            retain_in = frozenset(s.retain)
+        return chosen
+
+    def hint(self, steps: Sequence[Step]) -> None:
+        """Hint every variable with ``steps``."""
+        set_hint(self.model, self.columns, self.vars, self.index_of(steps))
+
+    def decode(self, value: Callable[[Any], int]) -> list[Step]:
+        """The schedule of an assignment (``value`` reads a variable)."""
+        chosen = [
+            c for c, lit in enumerate(self.vars.select) if value(lit)
+        ]
+        chosen.sort(key=lambda c: value(self.vars.position[self.columns[c].ops[0]]))
+        return [self.columns[c].step() for c in chosen]
+
+    def objective_of(self, steps: Sequence[Step]) -> float:
+        """The model's (scaled back) objective for ``steps``."""
+        total = sum(
+            round(self.columns[c].latency * self.scale)
+            for c in self.index_of(steps)
+        )
+        return total / self.scale
+
+
+class _Incumbent(cp_model.CpSolverSolutionCallback):
+    """Keeps the best exactly re-evaluated schedule found by CP-SAT."""
+
+    def __init__(
+        self,
+        cm: ColumnModel,
+        rules: str,
+        objective: float,
+        on_improvement: Improvement | None,
+    ) -> None:
+        super().__init__()
+        self.cm = cm
+        self.rules = rules
+        self.objective = objective
+        self.solution: Solution | None = None
+        self.on_improvement = on_improvement
+        self.lock = threading.Lock()
+        self.improvements = 0
+
+    def on_solution_callback(self) -> None:
+        steps = self.cm.decode(self.value)
+        solution = to_solution(self.cm.problem, steps)
+        ev = evaluate(self.cm.problem, solution, self.rules)
+        if not ev.valid:  # a modelling bug: never hand it out
+            logger.error(
+                "CP-SAT solution is invalid [%s] %s", ev.category, ev.message
+            )
+            return
+        with self.lock:
+            if ev.total_latency >= self.objective * (1 - 1e-12):
+                return
+            self.objective = ev.total_latency
+            self.solution = solution
+            self.improvements += 1
+        if self.on_improvement is not None:
+            bound = self.best_objective_bound / self.cm.scale
+            self.on_improvement(solution, ev.total_latency, bound)
+
+
+def solve_cpsat(
+    problem: Problem,
+    rules: str = "strict",
+    time_limit: float = 10.0,
+    num_workers: int | None = None,
+    seed: int = 0,
+    log: bool = False,
+    on_improvement: Improvement | None = None,
+    start: float | None = None,
+    **sat_params: Any,
+) -> Result:
+    """List scheduler, then CP-SAT over enumerated columns, anytime.
+
+    See :func:`mlsched.solve` for the parameters. ``start`` is the
+    ``time.perf_counter()`` instant the budget counts from.
+    """
+    start = time.perf_counter() if start is None else start
+    deadline = start + time_limit - FINISH_MARGIN
+
+    def left() -> float:
+        return deadline - time.perf_counter()
+
+    optimizer = GranularityOptimizer(problem, rules)
+    try:
+        steps = ListScheduler(problem, rules, optimizer).schedule()
+    except Infeasible as exc:
+        return Result(
+            status=SolveStatus.INFEASIBLE,
+            method="cpsat",
+            rules=rules,
+            objective=math.inf,
+            solution=None,
+            runtime=time.perf_counter() - start,
+            message=str(exc),
+        )
+    heuristic = to_solution(problem, steps)
+    ev = evaluate(problem, heuristic, rules)
+    if not ev.valid:
+        raise RuntimeError(
+            f"internal error: list scheduler built an invalid schedule "
+            f"[{ev.category}] {ev.message}"
+        )
+    h_obj = ev.total_latency
+    if on_improvement is not None:
+        on_improvement(heuristic, h_obj, None)
+
+    def fallback(message: str, status: SolveStatus) -> Result:
+        return Result(
+            status=status,
+            method="cpsat",
+            rules=rules,
+            objective=h_obj,
+            solution=heuristic,
+            runtime=time.perf_counter() - start,
+            source="heuristic",
+            heuristic_objective=h_obj,
+            message=message,
+        )
+
+    if left() <= 0.05:
+        return fallback("no time left for CP-SAT", SolveStatus.FEASIBLE)
+    # Column enumeration gets a share of the time, measured in wall clock.
+    enum_deadline = time.monotonic() + ENUMERATION_SHARE * left()
+    generator = ColumnGenerator(problem, optimizer)
+    regions = generator.regions([s.ops for s in steps], enum_deadline)
+    required = _columns_of(problem, optimizer, steps)
+    columns = generator.columns(regions, required, enum_deadline)
+    if left() <= 0.05:
+        return fallback(
+            "no time left for CP-SAT after column enumeration",
+            SolveStatus.FEASIBLE,
+        )
+    cm = ColumnModel(problem, columns)
+    cm.hint(steps)
+    solver = cp_model.CpSolver()
+    params = solver.parameters
+    params.max_time_in_seconds = max(0.01, left())
+    params.num_workers = num_workers or os.cpu_count() or 1
+    params.random_seed = seed
+    params.log_search_progress = log
+    for name, value in sat_params.items():
+        if not hasattr(params, name):
+            raise ValueError(f"unknown CP-SAT parameter {name!r}")
+        setattr(params, name, value)
+    callback = _Incumbent(cm, rules, h_obj, on_improvement)
+    logger.info(
+        "CP-SAT: %d columns, %.2f s left", len(columns), params.max_time_in_seconds
+    )
+    code = solver.solve(cm.model, callback)
+    status = to_status(code)
+    bound = None
+    if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+        # Rounding each selected column's latency moves the objective by
+        # at most half a unit per subgraph.
+        slack = 0.5 * problem.num_ops / cm.scale
+        bound = max(0.0, solver.best_objective_bound / cm.scale - slack)
+    if status is SolveStatus.MODEL_INVALID:
+        logger.error("CP-SAT model invalid: %s", cm.model.validate())
+        return fallback("CP-SAT rejected the model", status)
+    if status is SolveStatus.INFEASIBLE:
+        logger.error("CP-SAT found the hinted model infeasible")
+        return fallback("CP-SAT found no schedule", SolveStatus.FEASIBLE)
+    best = callback.solution
+    if status is SolveStatus.UNKNOWN:
+        status = SolveStatus.FEASIBLE
+    if best is None:
+        return Result(
+            status=status,
+            method="cpsat",
+            rules=rules,
+            objective=h_obj,
+            solution=heuristic,
+            runtime=time.perf_counter() - start,
+            bound=bound,
+            source="heuristic",
+            heuristic_objective=h_obj,
+            message=f"CP-SAT did not improve on the heuristic "
+            f"({len(columns)} columns)",
+        )
+    return Result(
+        status=status,
+        method="cpsat",
+        rules=rules,
+        objective=callback.objective,
+        solution=best,
+        runtime=time.perf_counter() - start,
+        bound=bound,
+        source="cpsat",
+        heuristic_objective=h_obj,
+        message=f"{len(columns)} columns",
+    )
+
+
+def _columns_of(
+    problem: Problem, optimizer: GranularityOptimizer, steps: Sequence[Step]
+) -> list[Column]:
+    """The schedule's subgraphs as columns, in their exact contexts."""
+    cols = []
+    retain_in: frozenset[int] = frozenset()
+    for s in steps:
+        retain_out = frozenset(s.retain)
+        choice = optimizer.best(s.ops, retain_in, retain_out)
+        if choice is None:  # pragma: no cover - the heuristic used it
+            raise RuntimeError(f"step {s.ops} has no valid granularity")
+        cols.append(Column(s.ops, retain_in, retain_out, choice))
+        retain_in = retain_out
+    return cols
