@@ -114,7 +114,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     from mlsched.solve import solve
 
     if args.time_limit is not None and not args.time_limit > 0:
-        raise InputError(f"--time-limit must be positive, not {args.time_limit}")
+        raise InputError(
+            f"--time-limit must be positive, not {args.time_limit}"
+        )
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, not {args.workers}")
     if args.output is not None:
@@ -123,11 +125,12 @@ def _cmd_solve(args: argparse.Namespace) -> int:
             raise InputError(f"output directory {parent} does not exist")
     problem = load_problem(args.problem)
     incumbent = _Incumbent(args.output, args.quiet)
-    outcome: dict[str, Result | BaseException] = {}
+    results: list[Result] = []
+    errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            outcome["result"] = solve(
+            result = solve(
                 problem,
                 method=args.method,
                 rules=args.rules,
@@ -137,8 +140,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                 log=args.log,
                 on_improvement=incumbent.improve,
             )
+            results.append(result)
         except BaseException as exc:  # reported by the main thread
-            outcome["error"] = exc
+            errors.append(exc)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # Every improvement is already on disk; a partial write cannot
@@ -164,10 +168,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     worker.start()
     while worker.is_alive():
         worker.join(0.05)
-    if "error" in outcome:
-        raise outcome["error"]
-    result = outcome["result"]
-    assert isinstance(result, Result)
+    if errors:
+        raise errors[0]
+    result = results[0]
     if result.solution is None:
         print(
             f"mlsched: no schedule ({result.status.value}): {result.message}",
@@ -181,6 +184,55 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     else:
         print(result.summary())
         print(f"written to {args.output}")
+    return EXIT_OK
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from mlsched import bench
+    from mlsched.model import benchmark_names, bundled_instances
+
+    instances = args.instances or benchmark_names()
+    known = bundled_instances()
+    for name in instances:
+        if name not in known:
+            raise InputError(f"unknown bundled instance {name!r}")
+    if args.time_scale <= 0:
+        raise InputError(
+            f"--time-scale must be positive, not {args.time_scale}"
+        )
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, not {args.jobs}")
+    jobs, workers = bench.plan_workers(args.jobs, args.workers)
+
+    def progress(done: int, total: int, row: bench.Row) -> None:
+        print(
+            f"[{done}/{total}] {row.instance}: {row.latency:,.1f} "
+            f"({row.runtime:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    rows = bench.run(
+        instances,
+        method=args.method,
+        rules=args.rules,
+        time_scale=args.time_scale,
+        time_limit=args.time_limit,
+        jobs=jobs,
+        num_workers=workers,
+        seed=args.seed,
+        out_dir=args.out,
+        progress=None if args.quiet else progress,
+    )
+    print(
+        f"method {args.method}, {args.rules} rules, time scale "
+        f"{args.time_scale}, {jobs} job(s) x {workers} worker(s), "
+        f"{bench.timestamp()}"
+    )
+    print(bench.table(rows))
+    if args.out:
+        bench.save(rows, args.out)
+        print(f"results in {args.out}/results.csv, results.json")
     return EXIT_OK
 
 
@@ -251,6 +303,57 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="no progress lines"
     )
     so.set_defaults(func=_cmd_solve)
+
+    be = sub.add_parser(
+        "benchmark",
+        help="run a method over bundled instances and print a table",
+        description="Run a method over bundled instances (default: the 24 "
+        "contest benchmarks) with their contest time limits.",
+    )
+    be.add_argument(
+        "instances", nargs="*", help="bundled names (default: all 24)"
+    )
+    be.add_argument(
+        "--method",
+        choices=("cpsat", "heuristic", "naive"),
+        default="cpsat",
+        help="method to run (default: cpsat)",
+    )
+    _add_rules(be)
+    be.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply each contest time limit by F (default 1)",
+    )
+    be.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="one time limit for every instance instead",
+    )
+    be.add_argument(
+        "--jobs", type=int, default=1, metavar="N", help="parallel solves"
+    )
+    be.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CP-SAT workers per solve (default: cores / jobs)",
+    )
+    be.add_argument("--seed", type=int, default=0, help="random seed")
+    be.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write results.csv, results.json and schedules to DIR",
+    )
+    be.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines"
+    )
+    be.set_defaults(func=_cmd_benchmark)
     return parser
 
 

@@ -127,7 +127,9 @@ def solve(
     )
 
 
-def checked_objective(problem: Problem, solution: Solution, rules: str) -> float:
+def checked_objective(
+    problem: Problem, solution: Solution, rules: str
+) -> float:
     """The exact latency of a schedule a method built; a bug if invalid."""
     ev = evaluate(problem, solution, rules)
     if not ev.valid:

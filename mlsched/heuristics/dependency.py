@@ -56,9 +56,7 @@ class DependencyAnalyzer:
         """Ops that read an output of each op."""
         p = self.problem
         return tuple(
-            tuple(
-                sorted({c for t in p.outputs[o] for c in p.consumers[t]})
-            )
+            tuple(sorted({c for t in p.outputs[o] for c in p.consumers[t]}))
             for o in range(p.num_ops)
         )
 
@@ -177,8 +175,7 @@ class DependencyAnalyzer:
         return [
             (o, c, t)
             for o, c, t in self.edges()
-            if optimizer.best(sorted((o, c), key=topo.__getitem__))
-            is not None
+            if optimizer.best(sorted((o, c), key=topo.__getitem__)) is not None
         ]
 
 

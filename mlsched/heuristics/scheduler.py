@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mlsched.heuristics.dependency import DependencyAnalyzer
@@ -128,7 +128,7 @@ class ListScheduler:
             retain_in = s.retain
         return total
 
-    def choose(self, ops: Sequence[int]) -> Choice | None:
+    def choose(self, ops: Iterable[int]) -> Choice | None:
         """The optimizer's best choice for ``ops`` in topological order."""
         rank = self.deps.rank
         return self.optimizer.best(sorted(ops, key=rank.__getitem__))
@@ -181,14 +181,14 @@ class ListScheduler:
                     best = (score, ops, sorted(merged))
             if best is None:
                 break
-            _, ops, merged = best
-            if not self._acyclic_after(merged, groups, group_of):
+            _, ops, chosen = best
+            if not self._acyclic_after(chosen, groups, group_of):
                 rejected.add(ops)
                 continue
             choice = self.choose(ops)
             assert choice is not None
-            gid = merged[0]
-            for g in merged:
+            gid = chosen[0]
+            for g in chosen:
                 del groups[g]
             rank = self.deps.rank
             groups[gid] = _Group(
@@ -392,9 +392,9 @@ class ListScheduler:
             retained[i] = current
             current = layers[i][current][1]
         steps = []
-        retain_in: frozenset[int] = empty
+        before: frozenset[int] = empty
         for i, ops in enumerate(order):
-            choice = self.optimizer.best(ops, retain_in, retained[i])
+            choice = self.optimizer.best(ops, before, retained[i])
             assert choice is not None
             steps.append(
                 Step(
@@ -404,5 +404,5 @@ class ListScheduler:
                     tuple(sorted(retained[i])),
                 )
             )
-            retain_in = retained[i]
+            before = retained[i]
         return steps

@@ -196,9 +196,7 @@ def _check_contest(
     retain_in: tuple[int, ...] = ()
     for s in range(n):
         try:
-            views.append(
-                _check_subgraph_contest(p, sol, s, retain_in, member)
-            )
+            views.append(_check_subgraph_contest(p, sol, s, retain_in, member))
         except _Violation as v:
             raise _Violation(v.category, f"subgraph {s}: {v.message}") from v
         retain_in = sol.tensors_to_retain[s]

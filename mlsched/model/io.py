@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import tempfile
 from importlib import resources
@@ -57,14 +59,15 @@ def _natural(name: str) -> tuple[str, int]:
 def _read(source: Source, what: str) -> tuple[Any, str]:
     """The parsed JSON of ``source`` and a label naming it."""
     if isinstance(source, dict):
-        return source, what
+        return source, "(dict)"
     if not isinstance(source, (str, os.PathLike)):
         raise InputError(
             f"{what}: expected a path, bundled name or dict, got "
             f"{type(source).__name__}"
         )
     path = Path(source)
-    label = str(source)
+    # One-line errors even for file names with control characters.
+    label = str(source).encode("unicode_escape").decode("ascii")
     if not path.exists():
         bundled = bundled_instances()
         name = str(source)
@@ -80,14 +83,24 @@ def _read(source: Source, what: str) -> tuple[Any, str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{what} {label}: cannot read: {exc}") from None
     try:
-        return json.loads(text), label
+        return json.loads(text, parse_int=_parse_int), label
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{what} {label}: invalid JSON: {exc.msg} at line {exc.lineno} "
             f"column {exc.colno}"
         ) from None
+    except ValueError as exc:  # e.g. integers beyond Python's digit limit
+        raise InputError(f"{what} {label}: invalid JSON: {exc}") from None
     except RecursionError:
         raise InputError(f"{what} {label}: JSON nested too deeply") from None
+
+
+def _parse_int(digits: str) -> int | float:
+    # Python refuses to convert integers of over 4300 digits; no valid
+    # field holds one, so map it to inf and let validation name the field.
+    if len(digits.lstrip("-")) > 4000:
+        return math.inf if not digits.startswith("-") else -math.inf
+    return int(digits)
 
 
 def _one_line(exc: ValidationError) -> str:
@@ -184,8 +197,6 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise

@@ -301,5 +301,8 @@ def _tuplify(value: object) -> object:
 def _intfloat(value: object) -> object:
     # JSON integers are valid floats; bools are not numbers here.
     if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # reported as "not a finite number"
+            return math.inf
     return value

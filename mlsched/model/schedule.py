@@ -58,9 +58,7 @@ def to_solution(problem: Problem, steps: Sequence[Step]) -> Solution:
         if step.traversal == "raster":
             orders.append(None)
         else:
-            orders.append(
-                tuple(traversal_permutation(step.traversal, nw, nh))
-            )
+            orders.append(tuple(traversal_permutation(step.traversal, nw, nh)))
         latencies.append(view_cost(view, step.grain, step.traversal).latency)
         retain_in = step.retain
     return Solution(
@@ -70,4 +68,3 @@ def to_solution(problem: Problem, steps: Sequence[Step]) -> Solution:
         traversal_orders=tuple(orders),
         subgraph_latencies=tuple(latencies),
     )
-

@@ -11,6 +11,7 @@ links columns.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,10 @@ class ColumnGenerator:
         Largest grown region.
     beam
         Regions kept per seed and size.
+    contexts
+        Retained tensors tried per region and side.
+    max_columns
+        Stop adding retention contexts beyond this many columns.
     """
 
     def __init__(
@@ -79,12 +84,16 @@ class ColumnGenerator:
         optimizer: GranularityOptimizer,
         max_ops: int = 8,
         beam: int = 6,
+        contexts: int = 2,
+        max_columns: int | None = None,
     ) -> None:
         self.problem = problem
         self.optimizer = optimizer
         self.deps = DependencyAnalyzer(problem)
         self.max_ops = max_ops
         self.beam = beam
+        self.contexts = contexts
+        self.max_columns = max_columns or 2000 + 20 * problem.num_ops
         self.rank = self.deps.rank
         self._neighbours = self._links()
 
@@ -111,17 +120,18 @@ class ColumnGenerator:
     ) -> list[tuple[int, ...]]:
         """Enumerate regions (each a topologically sorted op tuple)."""
         p = self.problem
+        # Region -> saving over its single ops (inf: always kept first).
         found: dict[frozenset[int], float] = {}
         single = {}
         for o in range(p.num_ops):
             choice = self.cost([o])
             if choice is not None:
                 single[o] = choice.latency
-                found[frozenset([o])] = choice.latency
+                found[frozenset([o])] = math.inf
         for group in seeds:
             choice = self.cost(group)
             if choice is not None:
-                found[frozenset(group)] = choice.latency
+                found[frozenset(group)] = math.inf
         order = sorted(range(p.num_ops), key=lambda o: -self.deps.depth[o])
         for seed in order:
             if time.monotonic() > deadline:
@@ -133,7 +143,9 @@ class ColumnGenerator:
             for _ in range(self.max_ops - 1):
                 grown: dict[frozenset[int], float] = {}
                 for region in layer:
-                    for n in set().union(*(self._neighbours[o] for o in region)):
+                    for n in set().union(
+                        *(self._neighbours[o] for o in region)
+                    ):
                         if n in region:
                             continue
                         cand = region | {n}
@@ -146,11 +158,15 @@ class ColumnGenerator:
                         if saving is None:
                             continue
                         grown[cand] = saving
-                        found[cand] = saving
+                        # Unprofitable regions only serve as stepping
+                        # stones for growth; as columns they never pay.
+                        if saving > 0:
+                            found[cand] = saving
                 layer = sorted(grown, key=lambda r: -grown[r])[: self.beam]
                 if not layer:
                     break
-        return [self._sorted(r) for r in found]
+        ranked = sorted(found, key=lambda r: -found[r] / max(1, len(r)))
+        return [self._sorted(r) for r in ranked]
 
     def _saving(
         self, region: frozenset[int], single: dict[int, float]
@@ -173,7 +189,9 @@ class ColumnGenerator:
         """Columns for every region in every useful retention context."""
         p = self.problem
         regions = list(dict.fromkeys(regions))
-        out: dict[tuple[tuple[int, ...], frozenset[int], frozenset[int]], Column] = {}
+        out: dict[
+            tuple[tuple[int, ...], frozenset[int], frozenset[int]], Column
+        ] = {}
         for col in required:
             out[(col.ops, col.retain_in, col.retain_out)] = col
         none: frozenset[int] = frozenset()
@@ -209,12 +227,19 @@ class ColumnGenerator:
                 r_of.setdefault(ops, []).append(t)
             for ops in holds_all[t]:
                 p_of.setdefault(ops, []).append(t)
+        sizes = p.sizes
         for ops in regions:
-            if time.monotonic() > deadline:
-                logger.info("context enumeration stopped by the time budget")
+            if time.monotonic() > deadline or len(out) >= self.max_columns:
+                logger.info(
+                    "context enumeration stopped at %d columns", len(out)
+                )
                 break
-            ins = [none] + [frozenset([t]) for t in p_of.get(ops, ())]
-            outs = [none] + [frozenset([t]) for t in r_of.get(ops, ())]
+            # The smallest tensors are the likeliest to fit beside the
+            # working set; a few per side keep the model small.
+            pins = sorted(p_of.get(ops, ()), key=sizes.__getitem__)
+            routs = sorted(r_of.get(ops, ()), key=sizes.__getitem__)
+            ins = [none] + [frozenset([t]) for t in pins[: self.contexts]]
+            outs = [none] + [frozenset([t]) for t in routs[: self.contexts]]
             for pin in ins:
                 for rout in outs:
                     if pin or rout:
@@ -223,7 +248,9 @@ class ColumnGenerator:
 
     def _add(
         self,
-        out: dict[tuple[tuple[int, ...], frozenset[int], frozenset[int]], Column],
+        out: dict[
+            tuple[tuple[int, ...], frozenset[int], frozenset[int]], Column
+        ],
         ops: tuple[int, ...],
         retain_in: frozenset[int],
         retain_out: frozenset[int],

@@ -25,11 +25,18 @@ def add_positions(
     model: cp_model.CpModel, columns: list[Column], v: Variables
 ) -> None:
     """A selected column's ops share its position; positions differ."""
+    lead_of: list[list[cp_model.IntVar]] = [[] for _ in v.position]
     for c, col in enumerate(columns):
         head = v.position[col.ops[0]]
+        lead_of[col.ops[0]].append(v.select[c])
         for o in col.ops[1:]:
             model.add(v.position[o] == head).only_enforce_if(v.select[c])
-    model.add_no_overlap(v.slot)
+    n = len(v.position)
+    for o, lits in enumerate(lead_of):
+        model.add(v.leads[o] == sum(lits)).with_name(f"lead[{o}]")
+        model.add(v.slot[o] == v.position[o]).only_enforce_if(v.leads[o])
+        model.add(v.slot[o] == n + o).only_enforce_if(~v.leads[o])
+    model.add_all_different(v.slot)
 
 
 def add_precedence(

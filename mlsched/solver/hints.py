@@ -28,7 +28,7 @@ def set_hint(
         Column indices of the schedule, in execution order; together they
         cover every op once.
     """
-    model.clear_hints()
+    model.clear_hints()  # type: ignore[no-untyped-call]
     selected = set(chosen)
     for c in range(len(columns)):
         model.add_hint(v.select[c], c in selected)
@@ -38,6 +38,11 @@ def set_hint(
             position[o] = pos
     for o, var in enumerate(v.position):
         model.add_hint(var, position[o])
+    leads = {columns[c].ops[0] for c in chosen}
+    n = len(v.position)
+    for o in range(n):
+        model.add_hint(v.leads[o], o in leads)
+        model.add_hint(v.slot[o], position[o] if o in leads else n + o)
     retained = {t for c in chosen for t in columns[c].retain_out}
     for t, flag in v.retained.items():
         model.add_hint(flag, t in retained)

@@ -82,10 +82,10 @@ class ColumnModel:
 
     def decode(self, value: Callable[[Any], int]) -> list[Step]:
         """The schedule of an assignment (``value`` reads a variable)."""
-        chosen = [
-            c for c, lit in enumerate(self.vars.select) if value(lit)
-        ]
-        chosen.sort(key=lambda c: value(self.vars.position[self.columns[c].ops[0]]))
+        chosen = [c for c, lit in enumerate(self.vars.select) if value(lit)]
+        chosen.sort(
+            key=lambda c: value(self.vars.position[self.columns[c].ops[0]])
+        )
         return [self.columns[c].step() for c in chosen]
 
     def objective_of(self, steps: Sequence[Step]) -> float:
@@ -222,7 +222,9 @@ def solve_cpsat(
         setattr(params, name, value)
     callback = _Incumbent(cm, rules, h_obj, on_improvement)
     logger.info(
-        "CP-SAT: %d columns, %.2f s left", len(columns), params.max_time_in_seconds
+        "CP-SAT: %d columns, %.2f s left",
+        len(columns),
+        params.max_time_in_seconds,
     )
     code = solver.solve(cm.model, callback)
     status = to_status(code)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ortools.sat.python import cp_model
 
 from mlsched.model.result import SolveStatus
 
 #: Every CP-SAT status and what it means for a column model whose hint is
 #: a feasible schedule. OPTIMAL is optimal over the enumerated columns.
-CPSAT_STATUS: dict[int, SolveStatus] = {
+CPSAT_STATUS: dict[Any, SolveStatus] = {
     cp_model.OPTIMAL: SolveStatus.OPTIMAL,
     cp_model.FEASIBLE: SolveStatus.FEASIBLE,
     cp_model.INFEASIBLE: SolveStatus.INFEASIBLE,
@@ -17,6 +19,6 @@ CPSAT_STATUS: dict[int, SolveStatus] = {
 }
 
 
-def to_status(code: int) -> SolveStatus:
+def to_status(code: Any) -> SolveStatus:
     """The :class:`SolveStatus` of a CP-SAT status code."""
     return CPSAT_STATUS[code]

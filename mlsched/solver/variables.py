@@ -20,9 +20,12 @@ class Variables:
         ``select[c]``: column c is a subgraph of the schedule.
     position
         ``position[o]``: the position of the subgraph holding op o.
+    leads
+        ``leads[o]``: op o is the first op of a selected column.
     slot
-        ``slot[c]``: optional unit interval at the position of column c's
-        first op, present iff the column is selected.
+        ``slot[o]``: the position of op o's subgraph if o leads it, else
+        the unique dummy value ``num_ops + o``; all different, so no two
+        subgraphs share a position.
     retained
         ``retained[t]``: tensor t is kept in fast memory from its
         producer's subgraph into the next one.
@@ -30,7 +33,8 @@ class Variables:
 
     select: list[cp_model.IntVar]
     position: list[cp_model.IntVar]
-    slot: list[cp_model.IntervalVar]
+    leads: list[cp_model.IntVar]
+    slot: list[cp_model.IntVar]
     retained: dict[int, cp_model.IntVar]
 
 
@@ -44,14 +48,17 @@ def make_variables(
         model.new_int_var(0, horizon, f"position[{o}]")
         for o in range(problem.num_ops)
     ]
+    n = problem.num_ops
+    leads = [model.new_bool_var(f"leads[{o}]") for o in range(n)]
     slot = [
-        model.new_optional_fixed_size_interval_var(
-            position[col.ops[0]], 1, select[c], f"slot[{c}]"
+        model.new_int_var_from_domain(
+            cp_model.Domain.from_intervals([[0, horizon], [n + o, n + o]]),
+            f"slot[{o}]",
         )
-        for c, col in enumerate(columns)
+        for o in range(n)
     ]
     tensors = sorted(
         {t for col in columns for t in (*col.retain_in, *col.retain_out)}
     )
     retained = {t: model.new_bool_var(f"retained[{t}]") for t in tensors}
-    return Variables(select, position, slot, retained)
+    return Variables(select, position, leads, slot, retained)
