@@ -44,6 +44,23 @@ def halvings(cap: int) -> list[int]:
     return sorted(values, reverse=True)
 
 
+#: Spacing of the fine tile sizes (multiples of it up to the cap).
+FINE_STEP = 8
+
+
+def tile_sizes(cap: int, fine: bool) -> list[int]:
+    """Candidate tile sizes up to ``cap``, descending.
+
+    Coarse: :func:`halvings`. Fine: also every multiple of
+    :data:`FINE_STEP`, since a tile that just fits often beats the next
+    power of two below it by far.
+    """
+    values = set(halvings(cap))
+    if fine:
+        values.update(range(FINE_STEP, cap + 1, FINE_STEP))
+    return sorted(values, reverse=True)
+
+
 class GranularityOptimizer:
     """Finds the cheapest valid ``[w, h, k]`` and traversal of a subgraph.
 
@@ -68,6 +85,9 @@ class GranularityOptimizer:
     traversal_tries
         How many of the best raster choices to re-cost with the other
         traversals.
+    fine
+        Also try tile sizes and k that are multiples of
+        :data:`FINE_STEP`, not only powers of two (slower, often better).
     """
 
     def __init__(
@@ -76,8 +96,10 @@ class GranularityOptimizer:
         rules: str = "strict",
         k_tries: int = 2,
         traversal_tries: int = 3,
+        fine: bool = False,
     ) -> None:
         self.problem = problem
+        self.fine = fine
         self.rules = rules
         self.k_tries = k_tries
         self.traversal_tries = traversal_tries
@@ -92,6 +114,7 @@ class GranularityOptimizer:
         ops: Sequence[int],
         retain_in: Iterable[int] = (),
         retain_out: Iterable[int] = (),
+        around: Grain | None = None,
     ) -> Choice | None:
         """The cheapest valid choice, or None when no granularity fits.
 
@@ -103,8 +126,14 @@ class GranularityOptimizer:
             Tensors retained into the subgraph (they use fast memory).
         retain_out
             Tensors the subgraph retains for its successor.
+        around
+            Only try tiles from this size up to (not including) twice it:
+            refines a power-of-two choice among the sizes in between.
         """
         key = (tuple(ops), frozenset(retain_in), frozenset(retain_out))
+        if around is not None:
+            view = SubgraphView(self.problem, key[0], key[2], key[1])
+            return self._search(view, around)
         if key not in self._cache:
             view = SubgraphView(self.problem, key[0], key[2], key[1])
             self._cache[key] = self._search(view)
@@ -118,9 +147,11 @@ class GranularityOptimizer:
             cap = min(p.k_native, *(p.k_op[m] for m in view.matmuls))
         else:
             cap = max(view.k_slicing, 1)
-        return halvings(cap)
+        return tile_sizes(cap, self.fine)
 
-    def _search(self, view: SubgraphView) -> Choice | None:
+    def _search(
+        self, view: SubgraphView, around: Grain | None = None
+    ) -> Choice | None:
         self.searches += 1
         if view.shape_violation() is not None:
             return None
@@ -137,24 +168,43 @@ class GranularityOptimizer:
         w_native, h_native = p.native_granularity
         shapes = [
             (w, h)
-            for w in halvings(min(w_native, width))
-            for h in halvings(min(h_native, height))
+            for w in tile_sizes(min(w_native, width), self.fine)
+            for h in tile_sizes(min(h_native, height), self.fine)
+            if around is None
+            or (
+                around.w // 2 < w < 2 * around.w
+                and around.h // 2 < h < 2 * around.h
+            )
         ]
-        shapes.sort(key=lambda s: (-(-width // s[0]) * -(-height // s[1]),))
+        shapes.sort(
+            key=lambda s: (
+                -(-width // s[0]) * -(-height // s[1]),
+                -s[0] * s[1],
+            )
+        )
         compute_per_tile = sum(p.base_costs[o] for o in view.ops)
         capacity = p.fast_memory_capacity
+        smallest_k = k_values[-1]
         costed: list[tuple[float, Grain]] = []
         best = float("inf")
         for w, h in shapes:
             tiles = -(-width // w) * -(-height // h)
             if tiles * compute_per_tile >= best:
                 break
+            if view.working_set(Grain(w, h, smallest_k)) > capacity:
+                continue
+            # The working set grows with k: bisect for the largest k that
+            # fits, then walk down to the first valid ones.
+            lo, hi = 0, len(k_values) - 1
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if view.working_set(Grain(w, h, k_values[mid])) <= capacity:
+                    hi = mid
+                else:
+                    lo = mid + 1
             found = 0
-            for k in k_values:
+            for k in k_values[lo : lo + self.k_tries + 6]:
                 grain = Grain(w, h, k)
-                # The working set is the cheapest test and grows with k.
-                if view.working_set(grain) > capacity:
-                    continue
                 if subgraph_violation(view, grain, self.rules) is not None:
                     continue
                 latency = view_cost(view, grain, "raster").latency

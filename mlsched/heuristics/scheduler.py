@@ -82,6 +82,8 @@ class ListScheduler:
     optimizer
         The granularity optimizer (shared caches make later stages and the
         CP-SAT solver cheaper).
+    polish
+        Finish with :meth:`polish` (fine tile sizes for the final groups).
     """
 
     def __init__(
@@ -89,7 +91,9 @@ class ListScheduler:
         problem: Problem,
         rules: str = "strict",
         optimizer: GranularityOptimizer | None = None,
+        polish: bool = True,
     ) -> None:
+        self.polish_grains = polish
         self.problem = problem
         self.rules = rules
         self.optimizer = optimizer or GranularityOptimizer(problem, rules)
@@ -101,7 +105,8 @@ class ListScheduler:
         """The best schedule of the fusion strategies, never worse than naive.
 
         Fusion is run twice, merging first by the largest absolute saving
-        and by the largest relative saving; the cheaper result is kept.
+        and by the largest relative saving; the cheaper result is kept and
+        its granularities polished.
 
         Raises
         ------
@@ -116,7 +121,29 @@ class ListScheduler:
             cost = self.cost(steps)
             if cost < best_cost:
                 best, best_cost = steps, cost
-        return best
+        return self.polish(best) if self.polish_grains else best
+
+    def polish(self, steps: Sequence[Step]) -> list[Step]:
+        """Re-choose each step's granularity among the fine tile sizes.
+
+        Grouping decisions use the fast power-of-two search; once the
+        schedule is fixed, tiles that just fit (multiples of 8) often cut
+        a subgraph's latency much further.
+        """
+        fine = GranularityOptimizer(self.problem, self.rules, fine=True)
+        out = []
+        before: frozenset[int] = frozenset()
+        for s in steps:
+            retain = frozenset(s.retain)
+            choice = fine.best(s.ops, before, retain, around=s.grain)
+            current = self.optimizer.best(s.ops, before, retain)
+            if choice is not None and (
+                current is None or choice.latency < current.latency
+            ):
+                s = Step(s.ops, choice.grain, choice.traversal, s.retain)
+            out.append(s)
+            before = retain
+        return out
 
     def cost(self, steps: Sequence[Step]) -> float:
         """Total latency of ``steps`` by the optimizer's cached costs."""

@@ -261,3 +261,32 @@ class ColumnGenerator:
         choice = self.optimizer.best(ops, retain_in, retain_out)
         if choice is not None:
             out[key] = Column(ops, retain_in, retain_out, choice)
+
+
+def refine(
+    columns: Sequence[Column],
+    fine: GranularityOptimizer,
+    deadline: float = 1e18,
+) -> list[Column]:
+    """Columns with their granularity re-chosen among fine tile sizes.
+
+    Refines around each column's power-of-two choice, cheapest columns
+    per op first, until ``deadline`` (``time.monotonic()``); columns not
+    reached keep their choice.
+    """
+    order = sorted(
+        range(len(columns)),
+        key=lambda i: columns[i].latency / len(columns[i].ops),
+    )
+    out = list(columns)
+    for n, i in enumerate(order):
+        if time.monotonic() > deadline:
+            logger.info("refined %d of %d columns", n, len(columns))
+            break
+        col = columns[i]
+        choice = fine.best(
+            col.ops, col.retain_in, col.retain_out, around=col.choice.grain
+        )
+        if choice is not None and choice.latency < col.latency:
+            out[i] = Column(col.ops, col.retain_in, col.retain_out, choice)
+    return out

@@ -12,11 +12,16 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from mlsched.heuristics import GranularityOptimizer, Infeasible, ListScheduler
-from mlsched.model import Problem, Solution, evaluate
+from mlsched.heuristics import (
+    Choice,
+    GranularityOptimizer,
+    Infeasible,
+    ListScheduler,
+)
+from mlsched.model import Problem, Solution, SubgraphView, evaluate, view_cost
 from mlsched.model.result import Result, SolveStatus
 from mlsched.model.schedule import Step, to_solution
-from mlsched.solver.columns import Column, ColumnGenerator
+from mlsched.solver.columns import Column, ColumnGenerator, refine
 from mlsched.solver.constraints import (
     add_coverage,
     add_positions,
@@ -35,8 +40,10 @@ Improvement = Callable[[Solution, float, float | None], None]
 # Seconds kept back from the budget for decoding, evaluating and writing
 # the final schedule and for leaving the process.
 FINISH_MARGIN = 0.25
-# Share of the budget the column enumeration may use.
-ENUMERATION_SHARE = 0.4
+# Shares of the remaining budget for enumerating columns, then for
+# refining their granularities.
+ENUMERATION_SHARE = 0.3
+REFINE_SHARE = 0.25
 
 
 class ColumnModel:
@@ -201,8 +208,11 @@ def solve_cpsat(
     enum_deadline = time.monotonic() + ENUMERATION_SHARE * left()
     generator = ColumnGenerator(problem, optimizer)
     regions = generator.regions([s.ops for s in steps], enum_deadline)
-    required = _columns_of(problem, optimizer, steps)
+    required = _columns_of(problem, steps)
     columns = generator.columns(regions, required, enum_deadline)
+    fine = GranularityOptimizer(problem, rules, fine=True)
+    refine_deadline = time.monotonic() + REFINE_SHARE * left()
+    columns = refine(columns, fine, refine_deadline)
     if left() <= 0.05:
         return fallback(
             "no time left for CP-SAT after column enumeration",
@@ -271,17 +281,15 @@ def solve_cpsat(
     )
 
 
-def _columns_of(
-    problem: Problem, optimizer: GranularityOptimizer, steps: Sequence[Step]
-) -> list[Column]:
-    """The schedule's subgraphs as columns, in their exact contexts."""
+def _columns_of(problem: Problem, steps: Sequence[Step]) -> list[Column]:
+    """The schedule's subgraphs as columns, with their own granularity."""
     cols = []
     retain_in: frozenset[int] = frozenset()
     for s in steps:
         retain_out = frozenset(s.retain)
-        choice = optimizer.best(s.ops, retain_in, retain_out)
-        if choice is None:  # pragma: no cover - the heuristic used it
-            raise RuntimeError(f"step {s.ops} has no valid granularity")
+        view = SubgraphView(problem, s.ops, retain_out, retain_in)
+        cost = view_cost(view, s.grain, s.traversal)
+        choice = Choice(s.grain, s.traversal, cost)
         cols.append(Column(s.ops, retain_in, retain_out, choice))
         retain_in = retain_out
     return cols
