@@ -1,5 +1,11 @@
 """mlsched: near-optimal schedules for ML computational graphs."""
 
+import time as _time
+
+# When the package was first imported: the command line counts its time
+# budget from here, the closest point to process start it can see.
+_STARTED = _time.perf_counter()
+
 from mlsched.model import (
     Evaluation,
     InputError,

@@ -96,13 +96,13 @@ def solve(
             **sat_params,
         )
     try:
+        optimizer = GranularityOptimizer(p, rules)
         if method == "naive":
-            # The baseline gets the best granularity per op, fine sizes
-            # included, so that speedups over it are not flattered.
+            # The baseline's granularities are polished like the list
+            # scheduler's, so that speedups over it are not flattered.
             fine = GranularityOptimizer(p, rules, fine=True)
-            steps = naive_schedule(p, fine)
+            steps = naive_schedule(p, optimizer, fine)
         else:
-            optimizer = GranularityOptimizer(p, rules)
             steps = ListScheduler(p, rules, optimizer).schedule()
     except Infeasible as exc:
         return Result(

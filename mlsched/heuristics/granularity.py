@@ -14,6 +14,8 @@ from mlsched.model import (
     subgraph_violation,
     view_cost,
 )
+from mlsched.model.cost import traversal_matters
+from mlsched.model.subgraph import Kind
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class GranularityOptimizer:
             tuple[tuple[int, ...], frozenset[int], frozenset[int]],
             Choice | None,
         ] = {}
+        self._near: dict[object, Choice | None] = {}
         self.searches = 0
 
     def best(
@@ -132,8 +135,11 @@ class GranularityOptimizer:
         """
         key = (tuple(ops), frozenset(retain_in), frozenset(retain_out))
         if around is not None:
-            view = SubgraphView(self.problem, key[0], key[2], key[1])
-            return self._search(view, around)
+            near = (key, around)
+            if near not in self._near:
+                view = SubgraphView(self.problem, key[0], key[2], key[1])
+                self._near[near] = self._search(view, around)
+            return self._near[near]
         if key not in self._cache:
             view = SubgraphView(self.problem, key[0], key[2], key[1])
             self._cache[key] = self._search(view)
@@ -185,10 +191,13 @@ class GranularityOptimizer:
         compute_per_tile = sum(p.base_costs[o] for o in view.ops)
         capacity = p.fast_memory_capacity
         smallest_k = k_values[-1]
+        coarse_k = halvings(k_values[0])
         costed: list[tuple[float, Grain]] = []
         best = float("inf")
+        bandwidth = p.slow_memory_bandwidth
         for w, h in shapes:
-            tiles = -(-width // w) * -(-height // h)
+            tiles_w, tiles_h = -(-width // w), -(-height // h)
+            tiles = tiles_w * tiles_h
             if tiles * compute_per_tile >= best:
                 break
             if view.working_set(Grain(w, h, smallest_k)) > capacity:
@@ -202,24 +211,69 @@ class GranularityOptimizer:
                     hi = mid
                 else:
                     lo = mid + 1
-            found = 0
-            for k in k_values[lo : lo + self.k_tries + 6]:
-                grain = Grain(w, h, k)
-                if subgraph_violation(view, grain, self.rules) is not None:
-                    continue
-                latency = view_cost(view, grain, "raster").latency
-                costed.append((latency, grain))
-                best = min(best, latency)
-                found += 1
-                if found >= self.k_tries:
-                    break
+            single = view.num_k_steps(k_values[lo]) == 1
+            floor = _traffic_floor(view, tiles_w, tiles_h, single) / bandwidth
+            if floor >= best:
+                continue
+            # Fine k lists also try the powers of two below the largest
+            # fitting k: a k that splits K evenly often wins.
+            walks = [k_values[lo:]]
+            if self.fine:
+                walks.append([k for k in coarse_k if k <= k_values[lo]])
+            for walk in walks:
+                found = 0
+                for k in walk[: self.k_tries + 6]:
+                    grain = Grain(w, h, k)
+                    if subgraph_violation(view, grain, self.rules) is not None:
+                        continue
+                    latency = view_cost(view, grain, "raster").latency
+                    costed.append((latency, grain))
+                    best = min(best, latency)
+                    found += 1
+                    if found >= self.k_tries:
+                        break
         if not costed:
             return None
         costed.sort(key=lambda c: c[0])
         choice: Choice | None = None
         for _, grain in costed[: self.traversal_tries]:
-            for name in TRAVERSALS:
+            names = (
+                TRAVERSALS if traversal_matters(view, grain) else ("raster",)
+            )
+            for name in names:
                 cost = view_cost(view, grain, name)
                 if choice is None or cost.latency < choice.latency:
                     choice = Choice(grain, name, cost)
         return choice
+
+
+def _traffic_floor(view: SubgraphView, nw: int, nh: int, single: bool) -> int:
+    """A lower bound on the elements a subgraph moves on an nw x nh grid.
+
+    Every cell's latency is at least its transfer time, so this over the
+    bandwidth bounds the latency from below. Per tensor, only its
+    cheapest use counts (uses with equal keys share loads). A MatMul
+    operand is reloaded for every tile column (LHS) or row (RHS) unless
+    there is a single k-step, when the traversal may reuse one of them.
+    """
+    p = view.problem
+    width, height = view.grid_shape
+    area = width * height
+    cheapest: dict[int, int] = {}
+    for u in view.uses:
+        k_ref = view.k_den(u.op) if u.k_op else 0
+        kind = u.kind
+        if kind is Kind.PW:
+            need = area
+        elif kind is Kind.LHS:
+            need = height * k_ref * (1 if single else nw)
+        elif kind is Kind.RHS:
+            need = k_ref * width * (1 if single else nh)
+        elif kind is Kind.HL_LHS:
+            need = height * p.k_op[u.op]
+        elif kind is Kind.HR_RHS:
+            need = p.k_op[u.op] * width
+        else:
+            need = p.k_op[u.op] * view.k_slicing
+        cheapest[u.tensor] = min(need, cheapest.get(u.tensor, need))
+    return sum(cheapest.values()) + len(view.evicted) * area

@@ -52,9 +52,14 @@ class _Group:
 
 
 def naive_schedule(
-    problem: Problem, optimizer: GranularityOptimizer
+    problem: Problem,
+    optimizer: GranularityOptimizer,
+    fine: GranularityOptimizer | None = None,
 ) -> list[Step]:
     """One op per subgraph in topological order, best granularity each.
+
+    With ``fine``, each op's granularity is polished like the list
+    scheduler's (see :func:`polish`), so the two compare like for like.
 
     Raises
     ------
@@ -67,7 +72,38 @@ def naive_schedule(
         if choice is None:
             raise Infeasible(f"op {o} fits at no granularity on its own")
         steps.append(Step((o,), choice.grain, choice.traversal))
-    return steps
+    return steps if fine is None else polish(steps, optimizer, fine)
+
+
+def polish(
+    steps: Sequence[Step],
+    coarse: GranularityOptimizer,
+    fine: GranularityOptimizer,
+) -> list[Step]:
+    """Re-choose each step's granularity among the fine tile sizes.
+
+    Grouping decisions use the fast power-of-two search; once the
+    schedule is fixed, tiles that just fit (multiples of 8) often cut a
+    subgraph's latency further. Both a search around the chosen size and
+    a full fine search are tried; a step keeps its granularity unless one
+    of them is cheaper.
+    """
+    out = []
+    before: frozenset[int] = frozenset()
+    for s in steps:
+        retain = frozenset(s.retain)
+        view = SubgraphView(coarse.problem, s.ops, retain, before)
+        latency = view_cost(view, s.grain, s.traversal).latency
+        for choice in (
+            fine.best(s.ops, before, retain, around=s.grain),
+            fine.best(s.ops, before, retain),
+        ):
+            if choice is not None and choice.latency < latency:
+                latency = choice.latency
+                s = Step(s.ops, choice.grain, choice.traversal, s.retain)
+        out.append(s)
+        before = retain
+    return out
 
 
 class ListScheduler:
@@ -113,37 +149,28 @@ class ListScheduler:
         Infeasible
             If an op fits at no granularity on its own.
         """
-        best = naive_schedule(self.problem, self.optimizer)
+        fine = GranularityOptimizer(self.problem, self.rules, fine=True)
+        best = naive_schedule(
+            self.problem, self.optimizer, fine if self.polish_grains else None
+        )
         best_cost = self.cost(best)
         for relative in (False, True):
             groups = self.fuse(relative)
             steps = self.retain(self.order(groups))
+            if self.polish_grains:
+                steps = self.polish(steps, fine)
             cost = self.cost(steps)
             if cost < best_cost:
                 best, best_cost = steps, cost
-        return self.polish(best) if self.polish_grains else best
+        return best
 
-    def polish(self, steps: Sequence[Step]) -> list[Step]:
-        """Re-choose each step's granularity among the fine tile sizes.
-
-        Grouping decisions use the fast power-of-two search; once the
-        schedule is fixed, tiles that just fit (multiples of 8) often cut
-        a subgraph's latency much further.
-        """
-        fine = GranularityOptimizer(self.problem, self.rules, fine=True)
-        out = []
-        before: frozenset[int] = frozenset()
-        for s in steps:
-            retain = frozenset(s.retain)
-            choice = fine.best(s.ops, before, retain, around=s.grain)
-            current = self.optimizer.best(s.ops, before, retain)
-            if choice is not None and (
-                current is None or choice.latency < current.latency
-            ):
-                s = Step(s.ops, choice.grain, choice.traversal, s.retain)
-            out.append(s)
-            before = retain
-        return out
+    def polish(
+        self, steps: Sequence[Step], fine: GranularityOptimizer | None = None
+    ) -> list[Step]:
+        """:func:`polish` with this scheduler's optimizer."""
+        if fine is None:
+            fine = GranularityOptimizer(self.problem, self.rules, fine=True)
+        return polish(steps, self.optimizer, fine)
 
     def cost(self, steps: Sequence[Step]) -> float:
         """Total latency of ``steps`` by the optimizer's cached costs."""

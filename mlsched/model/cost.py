@@ -487,3 +487,14 @@ def subgraph_cost(
     g = grain if isinstance(grain, Grain) else Grain.of(grain)
     view = SubgraphView(problem, ops, retain_out, retained_in)
     return view_cost(view, g, traversal)
+
+
+def traversal_matters(view: SubgraphView, grain: Grain) -> bool:
+    """Whether the tile order can change this subgraph's latency.
+
+    Orders differ only in which of row and column a tile shares with the
+    previous one; if the loads are the same in every such situation, all
+    orders cost the same.
+    """
+    profile = _load_profile(view, view.num_k_steps(grain.k) == 1)
+    return not (profile[_SAME_ROW] == profile[_SAME_COL] == profile[_OTHER])

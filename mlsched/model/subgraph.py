@@ -401,6 +401,10 @@ class SubgraphView:
 
     def connected(self) -> bool:
         """Whether the ops are linked by produce/consume or shared reads."""
+        return self._connected
+
+    @cached_property
+    def _connected(self) -> bool:
         p = self.problem
         if len(self.ops) <= 1:
             return True

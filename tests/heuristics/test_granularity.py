@@ -260,6 +260,33 @@ def test_contest_k_above_native_wins() -> None:
     assert math.isclose(strict.latency, 29491.2, rel_tol=1e-9)
 
 
+def test_snake_traversal_saves_a_strip() -> None:
+    """Tests that a snake order is chosen when it saves a reload.
+
+    MatMul 256x256 by 256x256, base cost 100, memory-bound. contest
+    [128,128,256], nk = 1, 2x2 tiles, strips of 128*256 = 32768:
+    raster loads L0 R0, R1, L1 R0, R1 = 2 LHS + 4 RHS strips; snake
+    visits (0,0) (0,1) (1,1) (1,0) and reuses R1 across the turn: 2 + 3.
+    With 4 stored 16384 tiles: raster (6 x 32768 + 65536) / 10 =
+    26214.4, snake (5 x 32768 + 65536) / 10 = 22937.6. Working set 2 x
+    32768 + 16384 = 81920 <= 100000.
+
+    strict (k <= 128, nk >= 2, nothing reused): 4 x (2 x 32768 + 16384)
+    / 10 = 32768 in any order.
+    """
+    problem = load_problem(matmul_problem(256, 256, 256, 100_000))
+    contest = GranularityOptimizer(problem, "contest").best([0])
+    assert contest is not None
+    assert contest.grain.as_list() == [128, 128, 256]
+    assert contest.traversal in ("snake", "snake_cols")
+    assert math.isclose(contest.latency, 22937.6, rel_tol=1e-9)
+    raster = view_cost(SubgraphView(problem, [0]), contest.grain, "raster")
+    assert math.isclose(raster.latency, 26214.4, rel_tol=1e-9)
+    strict = GranularityOptimizer(problem, "strict").best([0])
+    assert strict is not None
+    assert math.isclose(strict.latency, 32768.0, rel_tol=1e-9)
+
+
 @pytest.mark.parametrize(
     ("height", "k_dim", "width", "native", "k_max"),
     [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +40,9 @@ EXAMPLES = (
     "example_problem",
 )
 SEEDS = range(300)
+REGRESSIONS = sorted(
+    (Path(__file__).parent.parent / "data" / "regressions").glob("*.json")
+)
 
 
 def check_result(problem: Any, result: Result, rules: str) -> float:
@@ -110,6 +114,59 @@ def test_example3_beats_spec_schedules() -> None:
     assert result.solution.subgraphs == ((0, 1, 2),)
     assert math.isclose(result.objective, 4500.0, rel_tol=1e-9)
     assert result.objective < 4638.4
+
+
+#: PW op0: T0 (256 wide, 128 high) -> T2 (same); MM op1: T2 (LHS,
+#: K = 256) x T1 (256 high, 128 wide) -> T3 128x128. Bandwidth 10.
+RETAIN_PROBLEM = {
+    "widths": [256, 128, 256, 128],
+    "heights": [128, 256, 128, 128],
+    "inputs": [[0], [2, 1]],
+    "outputs": [[2], [3]],
+    "base_costs": [100, 1000],
+    "op_types": ["Pointwise", "MatMul"],
+    "fast_memory_capacity": 100_000,
+    "slow_memory_bandwidth": 10,
+    "native_granularity": [128, 128],
+}
+
+
+def test_retention_when_strict_forbids_fusion() -> None:
+    """Tests that strict keeps T2 in fast memory instead of fusing.
+
+    Fusion is impossible in strict: the Pointwise LHS of a K = 256
+    MatMul needs w >= 256 with k-steps > 1, or k = 256 > 128.
+    Naive: op0 loads and stores 32768 -> 6553.6; op1 at [128,128,128]
+    loads both 128x128 halves of K twice (2 x 32768) and stores 16384
+    -> 8192; total 14745.6. Retaining T2: op0 only loads T0 -> 3276.8;
+    op1 only loads T1 and stores T3 -> (32768 + 16384) / 10 = 4915.2
+    (working set 32768 + 16384 + 16384 = 65536 <= 100000). Total
+    8192, the I/O floor of each of the two subgraphs.
+    """
+    result = solve(RETAIN_PROBLEM, method="heuristic", rules="strict")
+    check_result(RETAIN_PROBLEM, result, "strict")
+    assert result.solution is not None
+    assert result.solution.subgraphs == ((0,), (1,))
+    assert result.solution.tensors_to_retain == ((2,), ())
+    assert math.isclose(result.objective, 8192.0, rel_tol=1e-9)
+    naive = solve(RETAIN_PROBLEM, method="naive", rules="strict")
+    assert math.isclose(naive.objective, 14745.6, rel_tol=1e-9)
+
+
+def test_contest_fuses_pointwise_lhs_at_full_k() -> None:
+    """Tests that contest fuses the same pair at k = K = 256.
+
+    One [128,128,256] tile, one k-step. The grid is T3's 128x128, so the
+    Pointwise input T0 costs an h*w = 16384 slice (SPEC §5.2); the RHS
+    loads K*w = 32768; T3 stores 16384. 65536 / 10 = 6553.6 > compute
+    1100, below strict's 8192.
+    """
+    result = solve(RETAIN_PROBLEM, method="heuristic", rules="contest")
+    check_result(RETAIN_PROBLEM, result, "contest")
+    assert result.solution is not None
+    assert result.solution.subgraphs == ((0, 1),)
+    assert result.solution.granularities == ((128, 128, 256),)
+    assert math.isclose(result.objective, 6553.6, rel_tol=1e-9)
 
 
 def _dump(problem: dict[str, Any]) -> str:
@@ -220,3 +277,50 @@ def test_fuse_order_retain_structure(seed: int, relative: bool) -> None:
     ev = evaluate(problem, to_solution(problem, steps), "strict")
     assert ev.valid, (ev.category, ev.message)
     assert math.isclose(scheduler.cost(steps), ev.total_latency, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("rules", RULES)
+@pytest.mark.parametrize("path", REGRESSIONS, ids=lambda p: p.stem)
+def test_regressions(path: Path, rules: str) -> None:
+    """Tests saved problems that once broke the property test.
+
+    Each file under tests/data/regressions/ is a problem on which the
+    heuristic was invalid or worse than the naive schedule.
+    """
+    problem = json.loads(path.read_text())
+    heuristic = solve(problem, method="heuristic", rules=rules)
+    naive = solve(problem, method="naive", rules=rules)
+    latency = check_result(problem, heuristic, rules)
+    naive_latency = check_result(problem, naive, rules)
+    assert latency <= naive_latency * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("rules", RULES)
+def test_single_matmul_fewest_tiles(rules: str) -> None:
+    """Tests that a lone compute-bound MatMul gets few tiles.
+
+    64x64 by 64x64, base cost 1000, capacity 956, bandwidth 1000: every
+    cell is compute-bound (a cell moves < 1000 elements, < 1 time unit,
+    while its compute is 1000 x k / 64 >= 15.6), so the latency is 1000
+    per tile. K = 64 is at most k_native, so both profiles agree. With
+    k-steps the working set is h*w + k*(h + w) <= 956 (k >= 1); at one
+    k-step it is larger. 4 tiles need 32x32 or 64x16 (1024 > 956), so 5
+    tiles (64x13: 832 + 77 = 909) is the floor: 5000. Among tile sides
+    that are powers of two or multiples of 8, 6 tiles ([32, 24, 2]: 768
+    + 2 x 56 = 880) is the best: 6000. The power-of-two-only search
+    reaches only 8 tiles ([64, 8, 4]). The heuristic must reach 6000 at
+    least, and never be worse than naive.
+    """
+    problem = json.loads(
+        (
+            Path(__file__).parent.parent
+            / "data"
+            / "regressions"
+            / "heuristic_worse_than_naive_matmul64.json"
+        ).read_text()
+    )
+    naive = solve(problem, method="naive", rules=rules)
+    heuristic = solve(problem, method="heuristic", rules=rules)
+    assert heuristic.objective >= 5000.0 * (1 - 1e-9)
+    assert heuristic.objective <= naive.objective * (1 + 1e-9)
+    assert heuristic.objective <= 6000.0 * (1 + 1e-9)
