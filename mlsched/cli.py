@@ -124,6 +124,10 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, not {args.workers}")
     if args.output is not None:
+        if not args.output:
+            raise InputError("-o/--output needs a file path")
+        if Path(args.output).is_dir():
+            raise InputError(f"output {args.output} is a directory")
         parent = Path(args.output).resolve().parent
         if not parent.is_dir():
             raise InputError(f"output directory {parent} does not exist")
@@ -382,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except InputError as exc:
+        print(f"mlsched: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
         print(f"mlsched: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

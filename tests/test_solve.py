@@ -238,13 +238,6 @@ def test_cli_infeasible_exits_1(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-_DIR_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: cli only checks that -o's parent exists; writing then "
-    "fails in os.replace with a traceback and exit 1",
-)
-
-
 @pytest.mark.parametrize(
     "flags",
     [
@@ -258,8 +251,8 @@ _DIR_BUG = pytest.mark.xfail(
         ["--workers", "two"],  # not an int
         ["-o", "{tmp}/missing/sol.json"],  # output directory missing
         ["--bogus"],  # unknown option
-        pytest.param(["-o", "{tmp}"], marks=_DIR_BUG),  # -o is a directory
-        pytest.param(["-o", ""], marks=_DIR_BUG),  # empty output path
+        ["-o", "{tmp}"],  # -o is a directory
+        ["-o", ""],  # empty output path
     ],
 )
 def test_cli_bad_flags_exit_2(tmp_path: Path, flags: list[str]) -> None:
