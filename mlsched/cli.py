@@ -22,6 +22,7 @@ from mlsched.model import (
     Solution,
     evaluate,
     load_problem,
+    load_solution,
     write_json_atomic,
 )
 from mlsched.model.result import Result
@@ -249,6 +250,86 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from mlsched.plot import PlotUnavailable, plot_schedule
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise InputError(
+            f"output {args.output} must end in .png, .svg or .pdf"
+        )
+    if not out.resolve().parent.is_dir():
+        raise InputError(f"output directory {out.parent} does not exist")
+    problem = load_problem(args.problem)
+    solution = load_solution(args.solution)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    try:
+        ev = plot_schedule(
+            problem, solution, tmp, rules=args.rules, name=args.problem
+        )
+    except PlotUnavailable as exc:
+        print(f"mlsched: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as exc:
+        print(f"mlsched: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    os.replace(tmp, out)
+    print(
+        f"{args.output}: {len(ev.subgraphs)} subgraphs, total latency "
+        f"{ev.total_latency:,.1f}"
+    )
+    return EXIT_OK
+
+
+def _cmd_gap(args: argparse.Namespace) -> int:
+    from mlsched.model.bounds import compute_floor, io_floor
+    from mlsched.solve import solve
+
+    if not args.time_limit > 0:
+        raise InputError(
+            f"--time-limit must be positive, not {args.time_limit}"
+        )
+    problem = load_problem(args.problem)
+    naive = solve(problem, method="naive", rules=args.rules)
+    heur = solve(problem, method="heuristic", rules=args.rules)
+    cpsat = solve(
+        problem,
+        method="cpsat",
+        rules=args.rules,
+        time_limit=args.time_limit,
+        num_workers=args.workers,
+        seed=args.seed,
+    )
+    if heur.solution is None:
+        print(f"mlsched: no schedule: {heur.message}", file=sys.stderr)
+        return EXIT_INVALID
+    best = min(r.objective for r in (naive, heur, cpsat))
+    rows = [
+        ("naive (one op per subgraph)", naive.objective),
+        ("list scheduler", heur.objective),
+        (f"CP-SAT ({args.time_limit:g} s)", cpsat.objective),
+    ]
+    print(f"{args.problem} ({args.rules} rules, {problem.num_ops} ops)")
+    print(f"{'schedule':<30} {'latency':>15} {'vs best':>9}")
+    for label, value in rows:
+        print(f"{label:<30} {value:>15,.1f} {value / best - 1:>9.2%}")
+    print(f"{'-' * 56}")
+    if cpsat.bound is not None:
+        print(f"{'CP-SAT bound (its columns)':<30} {cpsat.bound:>15,.1f}")
+    print(f"{'compute floor':<30} {compute_floor(problem):>15,.1f}")
+    print(f"{'I/O floor':<30} {io_floor(problem):>15,.1f}")
+    print(f"{'-' * 56}")
+    print(
+        f"heuristic gap to best found: "
+        f"{(heur.objective - best) / heur.objective:.2%}"
+    )
+    if cpsat.bound is not None:
+        gap = max(0.0, (heur.objective - cpsat.bound) / heur.objective)
+        print(f"heuristic gap to the bound:  {gap:.2%}")
+    print(f"speedup of best over naive:  {naive.objective / best:.3f}x")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mlsched`` command."""
     parser = _Parser(
@@ -367,6 +448,41 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="no progress lines"
     )
     be.set_defaults(func=_cmd_benchmark)
+
+    pl = sub.add_parser(
+        "plot",
+        help="draw a schedule (needs matplotlib)",
+        description="Draw a schedule: subgraph timeline coloured by "
+        "bottleneck, fast-memory use against capacity, and the floors.",
+    )
+    pl.add_argument("problem", help="problem JSON path or bundled name")
+    pl.add_argument("solution", help="solution JSON path")
+    pl.add_argument(
+        "-o", "--output", required=True, help="image file (.png, .svg, .pdf)"
+    )
+    _add_rules(pl)
+    pl.set_defaults(func=_cmd_plot)
+
+    ga = sub.add_parser(
+        "gap",
+        help="quality-gap report: naive, heuristic, CP-SAT, bound, floors",
+        description="How far the list scheduler is from the best schedule "
+        "found and from the CP-SAT bound.",
+    )
+    ga.add_argument("problem", help="problem JSON path or bundled name")
+    _add_rules(ga)
+    ga.add_argument(
+        "--time-limit",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="CP-SAT budget in seconds (default 10)",
+    )
+    ga.add_argument(
+        "--workers", type=int, default=None, metavar="N", help="CP-SAT workers"
+    )
+    ga.add_argument("--seed", type=int, default=0, help="random seed")
+    ga.set_defaults(func=_cmd_gap)
     return parser
 
 
