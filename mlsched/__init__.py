@@ -17,6 +17,8 @@ from mlsched.model import (
     load_solution,
     subgraph_cost,
 )
+from mlsched.model.result import Result, SolveStatus
+from mlsched.solve import solve
 
 __version__ = "0.1.0"
 
@@ -24,11 +26,14 @@ __all__ = [
     "Evaluation",
     "InputError",
     "Problem",
+    "Result",
     "Solution",
+    "SolveStatus",
     "SubgraphCost",
     "__version__",
     "evaluate",
     "load_problem",
     "load_solution",
+    "solve",
     "subgraph_cost",
 ]
