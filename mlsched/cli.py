@@ -367,13 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         help="where to write the schedule (default: stdout)",
     )
-    so.add_argument(
-        "--method",
-        choices=("cpsat", "heuristic", "naive"),
-        default="cpsat",
-        help="cpsat (default): list scheduler refined by CP-SAT; "
-        "heuristic: the list scheduler; naive: one op per subgraph",
-    )
+    _add_method(so)
     _add_rules(so)
     so.add_argument(
         "--time-limit",
@@ -382,20 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="wall-clock budget in seconds for cpsat (default 10)",
     )
-    so.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="CP-SAT workers (default: number of cores)",
-    )
-    so.add_argument("--seed", type=int, default=0, help="random seed")
+    _add_search(so, "CP-SAT workers (default: number of cores)")
     so.add_argument(
         "--log", action="store_true", help="show the CP-SAT search log"
     )
-    so.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress lines"
-    )
+    _add_quiet(so)
     so.set_defaults(func=_cmd_solve)
 
     be = sub.add_parser(
@@ -407,12 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument(
         "instances", nargs="*", help="bundled names (default: all 24)"
     )
-    be.add_argument(
-        "--method",
-        choices=("cpsat", "heuristic", "naive"),
-        default="cpsat",
-        help="method to run (default: cpsat)",
-    )
+    _add_method(be)
     _add_rules(be)
     be.add_argument(
         "--time-scale",
@@ -431,22 +411,13 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="parallel solves"
     )
-    be.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="CP-SAT workers per solve (default: cores / jobs)",
-    )
-    be.add_argument("--seed", type=int, default=0, help="random seed")
+    _add_search(be, "CP-SAT workers per solve (default: cores / jobs)")
     be.add_argument(
         "--out",
         metavar="DIR",
         help="write results.csv, results.json and schedules to DIR",
     )
-    be.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress lines"
-    )
+    _add_quiet(be)
     be.set_defaults(func=_cmd_benchmark)
 
     pl = sub.add_parser(
@@ -478,12 +449,32 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="CP-SAT budget in seconds (default 10)",
     )
-    ga.add_argument(
-        "--workers", type=int, default=None, metavar="N", help="CP-SAT workers"
-    )
-    ga.add_argument("--seed", type=int, default=0, help="random seed")
+    _add_search(ga, "CP-SAT workers (default: number of cores)")
     ga.set_defaults(func=_cmd_gap)
     return parser
+
+
+def _add_method(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--method",
+        choices=("cpsat", "heuristic", "naive"),
+        default="cpsat",
+        help="cpsat (default): list scheduler refined by CP-SAT; "
+        "heuristic: the list scheduler; naive: one op per subgraph",
+    )
+
+
+def _add_search(parser: argparse.ArgumentParser, workers_help: str) -> None:
+    parser.add_argument(
+        "--workers", type=int, default=None, metavar="N", help=workers_help
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines"
+    )
 
 
 def _add_rules(parser: argparse.ArgumentParser) -> None:

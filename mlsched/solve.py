@@ -13,7 +13,7 @@ from mlsched.heuristics import (
     ListScheduler,
     naive_schedule,
 )
-from mlsched.model import Problem, Solution, evaluate, load_problem
+from mlsched.model import Problem, Solution, exact_objective, load_problem
 from mlsched.model.io import Source
 from mlsched.model.result import Result, SolveStatus
 from mlsched.model.schedule import to_solution
@@ -115,7 +115,7 @@ def solve(
             message=str(exc),
         )
     solution = to_solution(p, steps)
-    objective = checked_objective(p, solution, rules)
+    objective = exact_objective(p, solution, rules)
     if on_improvement is not None:
         on_improvement(solution, objective, None)
     return Result(
@@ -128,16 +128,3 @@ def solve(
         source=method,
         heuristic_objective=objective if method == "heuristic" else None,
     )
-
-
-def checked_objective(
-    problem: Problem, solution: Solution, rules: str
-) -> float:
-    """The exact latency of a schedule a method built; a bug if invalid."""
-    ev = evaluate(problem, solution, rules)
-    if not ev.valid:
-        raise RuntimeError(
-            f"internal error: built an invalid schedule [{ev.category}] "
-            f"{ev.message}"
-        )
-    return ev.total_latency

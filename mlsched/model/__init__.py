@@ -12,6 +12,7 @@ from mlsched.model.evaluate import (
     Evaluation,
     SubgraphReport,
     evaluate,
+    exact_objective,
     subgraph_violation,
 )
 from mlsched.model.io import (
@@ -40,6 +41,7 @@ __all__ = [
     "benchmark_names",
     "bundled_instances",
     "evaluate",
+    "exact_objective",
     "load_problem",
     "load_solution",
     "reference_cost",

@@ -418,3 +418,21 @@ def evaluate(
         subgraphs=tuple(reports),
         warnings=tuple(warnings),
     )
+
+
+def exact_objective(problem: Problem, solution: Solution, rules: str) -> float:
+    """The exact latency of a schedule mlsched built itself.
+
+    Raises
+    ------
+    RuntimeError
+        If the schedule is invalid: a bug in the method that built it,
+        never to be handed to a user.
+    """
+    ev = evaluate(problem, solution, rules)
+    if not ev.valid:
+        raise RuntimeError(
+            f"internal error: built an invalid schedule [{ev.category}] "
+            f"{ev.message}"
+        )
+    return ev.total_latency

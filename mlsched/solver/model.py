@@ -18,7 +18,14 @@ from mlsched.heuristics import (
     Infeasible,
     ListScheduler,
 )
-from mlsched.model import Problem, Solution, SubgraphView, evaluate, view_cost
+from mlsched.model import (
+    Problem,
+    Solution,
+    SubgraphView,
+    evaluate,
+    exact_objective,
+    view_cost,
+)
 from mlsched.model.result import Result, SolveStatus
 from mlsched.model.schedule import Step, to_solution
 from mlsched.solver.columns import Column, ColumnGenerator, refine
@@ -179,17 +186,13 @@ def solve_cpsat(
             message=str(exc),
         )
     heuristic = to_solution(problem, steps)
-    ev = evaluate(problem, heuristic, rules)
-    if not ev.valid:
-        raise RuntimeError(
-            f"internal error: list scheduler built an invalid schedule "
-            f"[{ev.category}] {ev.message}"
-        )
-    h_obj = ev.total_latency
+    h_obj = exact_objective(problem, heuristic, rules)
     if on_improvement is not None:
         on_improvement(heuristic, h_obj, None)
 
-    def fallback(message: str, status: SolveStatus) -> Result:
+    def fallback(
+        message: str, status: SolveStatus, bound: float | None = None
+    ) -> Result:
         return Result(
             status=status,
             method="cpsat",
@@ -197,6 +200,7 @@ def solve_cpsat(
             objective=h_obj,
             solution=heuristic,
             runtime=time.perf_counter() - start,
+            bound=bound,
             source="heuristic",
             heuristic_objective=h_obj,
             message=message,
@@ -254,18 +258,11 @@ def solve_cpsat(
     if status is SolveStatus.UNKNOWN:
         status = SolveStatus.FEASIBLE
     if best is None:
-        return Result(
-            status=status,
-            method="cpsat",
-            rules=rules,
-            objective=h_obj,
-            solution=heuristic,
-            runtime=time.perf_counter() - start,
-            bound=bound,
-            source="heuristic",
-            heuristic_objective=h_obj,
-            message=f"CP-SAT did not improve on the heuristic "
-            f"({len(columns)} columns)",
+        return fallback(
+            f"CP-SAT did not improve on the heuristic ({len(columns)} "
+            "columns)",
+            status,
+            bound,
         )
     return Result(
         status=status,
