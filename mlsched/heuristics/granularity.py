@@ -70,11 +70,14 @@ class GranularityOptimizer:
     and the working set require: tile shapes are tried by increasing tile
     count, and since every tile pays its full compute (a tile below native
     pays in full), ``tiles x sum of base costs`` bounds the latency from
-    below and stops the search once it exceeds the best found. For each
-    tile shape the largest fitting ``k`` and the next smaller ones are
-    costed: splitting k is compute-neutral but not memory-neutral (k-steps
-    break reuse across tiles), so the largest k is usually best. In the
-    contest profile ``k`` may exceed the native depth, up to ``K``.
+    below and stops the search once it exceeds the best found; a shape
+    whose traffic floor (elements it must move, over the bandwidth)
+    exceeds the best is skipped. For each tile shape the largest fitting
+    ``k`` and the next smaller ones are costed, each in every traversal
+    whenever the order can matter: splitting k is compute-neutral but not
+    memory-neutral (k-steps break reuse across tiles), so the largest k is
+    usually best. In the contest profile ``k`` may exceed the native
+    depth, up to ``K``.
 
     Parameters
     ----------
@@ -84,9 +87,6 @@ class GranularityOptimizer:
         ``"strict"`` or ``"contest"``.
     k_tries
         How many fitting ``k`` values to cost per tile shape.
-    traversal_tries
-        How many of the best raster choices to re-cost with the other
-        traversals.
     fine
         Also try tile sizes and k that are multiples of
         :data:`FINE_STEP`, not only powers of two (slower, often better).
@@ -97,14 +97,12 @@ class GranularityOptimizer:
         problem: Problem,
         rules: str = "strict",
         k_tries: int = 2,
-        traversal_tries: int = 3,
         fine: bool = False,
     ) -> None:
         self.problem = problem
         self.fine = fine
         self.rules = rules
         self.k_tries = k_tries
-        self.traversal_tries = traversal_tries
         self._cache: dict[
             tuple[tuple[int, ...], frozenset[int], frozenset[int]],
             Choice | None,
@@ -192,7 +190,7 @@ class GranularityOptimizer:
         capacity = p.fast_memory_capacity
         smallest_k = k_values[-1]
         coarse_k = halvings(k_values[0])
-        costed: list[tuple[float, Grain]] = []
+        costed: list[Choice] = []
         best = float("inf")
         bandwidth = p.slow_memory_bandwidth
         for w, h in shapes:
@@ -200,6 +198,13 @@ class GranularityOptimizer:
             tiles = tiles_w * tiles_h
             if tiles * compute_per_tile >= best:
                 break
+            # Cheap skips first: a traffic floor that allows reuse, then
+            # the smallest working set of the shape.
+            if (
+                _traffic_floor(view, tiles_w, tiles_h, True) / bandwidth
+                >= best
+            ):
+                continue
             if view.working_set(Grain(w, h, smallest_k)) > capacity:
                 continue
             # The working set grows with k: bisect for the largest k that
@@ -220,31 +225,46 @@ class GranularityOptimizer:
             walks = [k_values[lo:]]
             if self.fine:
                 walks.append([k for k in coarse_k if k <= k_values[lo]])
+            # Choose k by raster cost, then the traversal for that k.
+            rasters: list[Choice] = []
             for walk in walks:
                 found = 0
                 for k in walk[: self.k_tries + 6]:
                     grain = Grain(w, h, k)
                     if subgraph_violation(view, grain, self.rules) is not None:
                         continue
-                    latency = view_cost(view, grain, "raster").latency
-                    costed.append((latency, grain))
-                    best = min(best, latency)
+                    cost = view_cost(view, grain, "raster")
+                    rasters.append(Choice(grain, "raster", cost))
                     found += 1
                     if found >= self.k_tries:
                         break
+            if rasters:
+                top = min(rasters, key=lambda c: c.latency)
+                choice = self._best_traversal(view, top)
+                costed.append(choice)
+                best = min(best, choice.latency)
         if not costed:
             return None
-        costed.sort(key=lambda c: c[0])
-        choice: Choice | None = None
-        for _, grain in costed[: self.traversal_tries]:
-            names = (
-                TRAVERSALS if traversal_matters(view, grain) else ("raster",)
-            )
-            for name in names:
-                cost = view_cost(view, grain, name)
-                if choice is None or cost.latency < choice.latency:
-                    choice = Choice(grain, name, cost)
-        return choice
+        return min(costed, key=lambda c: c.latency)
+
+    @staticmethod
+    def _best_traversal(view: SubgraphView, raster: Choice) -> Choice:
+        """The cheapest traversal for a costed raster choice.
+
+        On a single row or column of tiles every order is the same
+        sequence, and where no load depends on the neighbouring tile no
+        order can change the cost: then raster stands.
+        """
+        grain = raster.grain
+        nw, nh = raster.cost.tiles
+        if nw == 1 or nh == 1 or not traversal_matters(view, grain):
+            return raster
+        best = raster
+        for name in TRAVERSALS[1:]:
+            cost = view_cost(view, grain, name)
+            if cost.latency < best.latency:
+                best = Choice(grain, name, cost)
+        return best
 
 
 def _traffic_floor(view: SubgraphView, nw: int, nh: int, single: bool) -> int:

@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 MAX_GROUP_OPS = 24
 # At most this many tensors are considered for retention at one boundary.
 MAX_RETAIN_CANDIDATES = 3
+# Fusion runs as (rank merges by relative saving, prefer retention over
+# fusing two groups); the cheapest schedule wins.
+STRATEGIES = ((False, False), (True, False), (False, True))
 
 
 class Infeasible(Exception):
@@ -140,9 +143,10 @@ class ListScheduler:
     def schedule(self) -> list[Step]:
         """The best schedule of the fusion strategies, never worse than naive.
 
-        Fusion is run twice, merging first by the largest absolute saving
-        and by the largest relative saving; the cheaper result is kept and
-        its granularities polished.
+        Fusion runs with each of :data:`STRATEGIES`: merging first by the
+        largest absolute or relative saving, and optionally keeping two
+        groups apart when retaining the tensor between them beats fusing
+        them. Each result is polished; the cheapest is kept.
 
         Raises
         ------
@@ -154,8 +158,8 @@ class ListScheduler:
             self.problem, self.optimizer, fine if self.polish_grains else None
         )
         best_cost = self.cost(best)
-        for relative in (False, True):
-            groups = self.fuse(relative)
+        for relative, retain_aware in STRATEGIES:
+            groups = self.fuse(relative, retain_aware)
             steps = self.retain(self.order(groups))
             if self.polish_grains:
                 steps = self.polish(steps, fine)
@@ -189,7 +193,9 @@ class ListScheduler:
 
     # Stage 1: fusion -----------------------------------------------------
 
-    def fuse(self, relative: bool = False) -> list[tuple[int, ...]]:
+    def fuse(
+        self, relative: bool = False, retain_aware: bool = False
+    ) -> list[tuple[int, ...]]:
         """Greedily merge groups while a merge saves latency.
 
         Parameters
@@ -197,6 +203,9 @@ class ListScheduler:
         relative
             Rank merges by saving relative to the parts' latency instead
             of by absolute saving.
+        retain_aware
+            Skip a merge of two groups when running them back to back
+            with the tensor between them retained is cheaper.
         """
         p = self.problem
         group_of: dict[int, int] = {}
@@ -230,6 +239,10 @@ class ListScheduler:
                 gain = parts - choice.latency
                 if gain <= 1e-9 * choice.latency:
                     continue
+                if retain_aware and self._retention_beats(
+                    merged, groups, choice.latency
+                ):
+                    continue
                 score = gain / parts if relative else gain
                 if best is None or score > best[0]:
                     best = (score, ops, sorted(merged))
@@ -251,6 +264,26 @@ class ListScheduler:
             for o in ops:
                 group_of[o] = gid
         return [g.ops for g in groups.values()]
+
+    def _retention_beats(
+        self, merged: set[int], groups: dict[int, _Group], fused: float
+    ) -> bool:
+        """Whether two groups cost less apart, one retaining into the
+        other, than fused at ``fused``."""
+        if len(merged) != 2:
+            return False
+        rank = self.deps.rank
+        a, b = (groups[g].ops for g in merged)
+        for first, second in ((a, b), (b, a)):
+            for t in self._retainable(first, second):
+                keep = frozenset([t])
+                head = self.optimizer.best(first, (), keep)
+                tail = self.optimizer.best(
+                    tuple(sorted(second, key=rank.__getitem__)), keep
+                )
+                if head and tail and head.latency + tail.latency < fused:
+                    return True
+        return False
 
     def _links(self) -> list[tuple[int, int]]:
         """Op pairs whose groups may merge: data edges and shared reads."""

@@ -134,6 +134,8 @@ def _use_size(
 
 def _step_compute(view: SubgraphView, grain: Grain, nk: int, j: int) -> float:
     """Compute time of any cell at k-step j (SPEC §5.1)."""
+    if not view.matmuls:
+        return view.pointwise_cost if j == 0 else 0.0
     p = view.problem
     total = 0.0
     for o in view.ops:

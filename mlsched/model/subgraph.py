@@ -133,6 +133,12 @@ class SubgraphView:
         )
         self.matmuls = tuple(o for o in self.ops if p.is_matmul[o])
 
+    @cached_property
+    def pointwise_cost(self) -> float:
+        """Sum of the Pointwise ops' base costs (charged at k-step 0)."""
+        p = self.problem
+        return sum(p.base_costs[o] for o in self.ops if not p.is_matmul[o])
+
     # MatMul roles --------------------------------------------------------
 
     def _mm_ephemeral(self, t: int) -> bool:
