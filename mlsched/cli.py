@@ -158,30 +158,37 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
+    stopped: list[int] = []
+
     def stop(signum: int, frame: FrameType | None) -> None:
-        # Every improvement is already on disk; a partial write cannot
-        # happen (temporary file + rename). Leave at once.
+        # Only note the signal: the main loop below acts on it, so the
+        # handler never waits for a lock the interrupted code may hold.
         del frame
-        with incumbent.lock:
-            if incumbent.solution is None:
-                print("mlsched: stopped before any schedule", file=sys.stderr)
-                os._exit(1)
-            incumbent.emit_stdout()
-            print(
-                f"mlsched: stopped by signal {signum}; best latency "
-                f"{incumbent.objective:,.1f}",
-                file=sys.stderr,
-                flush=True,
-            )
-            sys.stdout.flush()
-            os._exit(0)
+        stopped.append(signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
-    while worker.is_alive():
+    while worker.is_alive() and not stopped:
         worker.join(0.05)
+    if stopped:
+        # Every improvement is already on disk; a partial write cannot
+        # happen (temporary file + rename). Leave at once, mid-search.
+        with incumbent.lock:
+            if incumbent.solution is None:
+                print("mlsched: stopped before any schedule", file=sys.stderr)
+                sys.stderr.flush()
+                os._exit(EXIT_INVALID)
+            incumbent.emit_stdout()
+            print(
+                f"mlsched: stopped by signal {stopped[0]}; best latency "
+                f"{incumbent.objective:,.1f}",
+                file=sys.stderr,
+            )
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_OK)
     if errors:
         raise errors[0]
     result = results[0]

@@ -178,6 +178,13 @@ def load_solution(source: Source | Solution) -> Solution:
         raise InputError(f"solution {label}: {_one_line(exc)}") from None
 
 
+def _umask() -> int:
+    # The umask can only be read by setting it; set it straight back.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file + rename.
 
@@ -190,6 +197,8 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
         prefix=f".{target.name}.", suffix=".tmp", dir=directory
     )
     try:
+        # mkstemp makes the file private; give it the usual permissions.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh)
             fh.write("\n")

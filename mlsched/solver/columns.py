@@ -94,6 +94,8 @@ class ColumnGenerator:
         self.beam = beam
         self.contexts = contexts
         self.max_columns = max_columns or 2000 + 20 * problem.num_ops
+        # Set when a deadline cut enumeration short (more time would help).
+        self.truncated = False
         self.rank = self.deps.rank
         self._neighbours = self._links()
 
@@ -136,6 +138,7 @@ class ColumnGenerator:
         for seed in order:
             if time.monotonic() > deadline:
                 logger.info("region growth stopped by the time budget")
+                self.truncated = True
                 break
             if seed not in single:
                 continue
@@ -233,6 +236,7 @@ class ColumnGenerator:
                 logger.info(
                     "context enumeration stopped at %d columns", len(out)
                 )
+                self.truncated |= time.monotonic() > deadline
                 break
             # The smallest tensors are the likeliest to fit beside the
             # working set; a few per side keep the model small.
@@ -287,6 +291,7 @@ def refine(
         choice = fine.best(
             col.ops, col.retain_in, col.retain_out, around=col.choice.grain
         )
-        if choice is not None and choice.latency < col.latency:
+        # Only real gains: ties differ by floating-point noise.
+        if choice is not None and choice.latency < col.latency * (1 - 1e-9):
             out[i] = Column(col.ops, col.retain_in, col.retain_out, choice)
     return out

@@ -126,6 +126,7 @@ class _Incumbent(cp_model.CpSolverSolutionCallback):
         self.rules = rules
         self.objective = objective
         self.solution: Solution | None = None
+        self.steps: list[Step] = []
         self.on_improvement = on_improvement
         self.lock = threading.Lock()
         self.improvements = 0
@@ -144,6 +145,7 @@ class _Incumbent(cp_model.CpSolverSolutionCallback):
                 return
             self.objective = ev.total_latency
             self.solution = solution
+            self.steps = steps
             self.improvements += 1
         if self.on_improvement is not None:
             bound = self.best_objective_bound / self.cm.scale
@@ -168,6 +170,9 @@ def solve_cpsat(
     """
     start = time.perf_counter() if start is None else start
     deadline = start + time_limit - FINISH_MARGIN
+    _set_params(
+        cp_model.CpSolver().parameters, 1.0, num_workers, seed, log, sat_params
+    )
 
     def left() -> float:
         return deadline - time.perf_counter()
@@ -208,59 +213,75 @@ def solve_cpsat(
 
     if left() <= 0.05:
         return fallback("no time left for CP-SAT", SolveStatus.FEASIBLE)
-    # Column enumeration gets a share of the time, measured in wall clock.
-    enum_deadline = time.monotonic() + ENUMERATION_SHARE * left()
     generator = ColumnGenerator(problem, optimizer)
-    regions = generator.regions([s.ops for s in steps], enum_deadline)
-    required = _columns_of(problem, steps)
-    columns = generator.columns(regions, required, enum_deadline)
     fine = GranularityOptimizer(problem, rules, fine=True)
-    refine_deadline = time.monotonic() + REFINE_SHARE * left()
-    columns = refine(columns, fine, refine_deadline)
-    if left() <= 0.05:
-        return fallback(
-            "no time left for CP-SAT after column enumeration",
-            SolveStatus.FEASIBLE,
+    seeds = [s.ops for s in steps]
+    required = _columns_of(problem, steps)
+    best_steps: list[Step] = list(steps)
+    best: Solution | None = None
+    best_obj = h_obj
+    rounds = 0
+    while True:
+        # Enumeration and refinement get shares of the time left; when
+        # CP-SAT settles a truncated column set early, another round
+        # enumerates further (cached searches make the repeat cheap).
+        rounds += 1
+        generator.truncated = False
+        enum_deadline = time.monotonic() + ENUMERATION_SHARE * left()
+        regions = generator.regions(seeds, enum_deadline)
+        columns = generator.columns(
+            regions, required + _columns_of(problem, best_steps), enum_deadline
         )
-    cm = ColumnModel(problem, columns)
-    cm.hint(steps)
-    solver = cp_model.CpSolver()
-    params = solver.parameters
-    params.max_time_in_seconds = max(0.01, left())
-    params.num_workers = num_workers or os.cpu_count() or 1
-    params.random_seed = seed
-    params.log_search_progress = log
-    for name, value in sat_params.items():
-        if not hasattr(params, name):
-            raise ValueError(f"unknown CP-SAT parameter {name!r}")
-        setattr(params, name, value)
-    callback = _Incumbent(cm, rules, h_obj, on_improvement)
-    logger.info(
-        "CP-SAT: %d columns, %.2f s left",
-        len(columns),
-        params.max_time_in_seconds,
-    )
-    code = solver.solve(cm.model, callback)
-    status = to_status(code)
+        refine_deadline = time.monotonic() + REFINE_SHARE * left()
+        columns = refine(columns, fine, refine_deadline)
+        if left() <= 0.05:
+            if best is None:
+                return fallback(
+                    "no time left for CP-SAT after column enumeration",
+                    SolveStatus.FEASIBLE,
+                )
+            break
+        cm = ColumnModel(problem, columns)
+        cm.hint(best_steps)
+        solver = cp_model.CpSolver()
+        _set_params(
+            solver.parameters, left(), num_workers, seed, log, sat_params
+        )
+        callback = _Incumbent(cm, rules, best_obj, on_improvement)
+        logger.info(
+            "CP-SAT round %d: %d columns, %.2f s left",
+            rounds,
+            len(columns),
+            left(),
+        )
+        status = to_status(solver.solve(cm.model, callback))
+        if status is SolveStatus.MODEL_INVALID:
+            logger.error("CP-SAT model invalid: %s", cm.model.validate())
+            return fallback("CP-SAT rejected the model", status)
+        if callback.solution is not None:
+            best, best_obj = callback.solution, callback.objective
+            best_steps = callback.steps
+        if not (
+            status is SolveStatus.OPTIMAL
+            and generator.truncated
+            and left() > 0.5
+        ):
+            break
     bound = None
     if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
         # Rounding each selected column's latency moves the objective by
         # at most half a unit per subgraph.
         slack = 0.5 * problem.num_ops / cm.scale
         bound = max(0.0, solver.best_objective_bound / cm.scale - slack)
-    if status is SolveStatus.MODEL_INVALID:
-        logger.error("CP-SAT model invalid: %s", cm.model.validate())
-        return fallback("CP-SAT rejected the model", status)
     if status is SolveStatus.INFEASIBLE:
         logger.error("CP-SAT found the hinted model infeasible")
-        return fallback("CP-SAT found no schedule", SolveStatus.FEASIBLE)
-    best = callback.solution
+        status = SolveStatus.FEASIBLE
     if status is SolveStatus.UNKNOWN:
         status = SolveStatus.FEASIBLE
+    note = f"{len(columns)} columns, {rounds} round(s)"
     if best is None:
         return fallback(
-            f"CP-SAT did not improve on the heuristic ({len(columns)} "
-            "columns)",
+            f"CP-SAT did not improve on the heuristic ({note})",
             status,
             bound,
         )
@@ -268,14 +289,36 @@ def solve_cpsat(
         status=status,
         method="cpsat",
         rules=rules,
-        objective=callback.objective,
+        objective=best_obj,
         solution=best,
         runtime=time.perf_counter() - start,
         bound=bound,
         source="cpsat",
         heuristic_objective=h_obj,
-        message=f"{len(columns)} columns",
+        message=note,
     )
+
+
+def _set_params(
+    params: Any,
+    seconds: float,
+    num_workers: int | None,
+    seed: int,
+    log: bool,
+    sat_params: dict[str, Any],
+) -> None:
+    """Fill CP-SAT parameters; unknown names raise ValueError."""
+    params.max_time_in_seconds = max(0.01, seconds)
+    params.num_workers = num_workers or os.cpu_count() or 1
+    params.random_seed = seed
+    params.log_search_progress = log
+    # CP-SAT's own SIGINT handler crashes when the search runs in a worker
+    # thread (as the CLI runs it); the callers handle signals themselves.
+    params.catch_sigint_signal = False
+    for name, value in sat_params.items():
+        if not hasattr(params, name):
+            raise ValueError(f"unknown CP-SAT parameter {name!r}")
+        setattr(params, name, value)
 
 
 def _columns_of(problem: Problem, steps: Sequence[Step]) -> list[Column]:

@@ -132,8 +132,8 @@ def test_hint_is_complete_and_feasible(name: str, rules: str) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "example_problem",  # 128x64 tiles: fine sizes may help
-        "mlsys-2026-4",  # capacity-bound subgraphs with retention
+        "mlsys-2026-2",  # fine tiles cut two region columns by 25%
+        "mlsys-2026-7",  # 9-16 columns improve
         "mlsys-2026-8",  # 20 ops, many retention contexts
     ],
 )
@@ -279,7 +279,7 @@ def test_model_solutions_are_exactly_the_valid_schedules(
     assert valid, "the single-op columns always give a valid schedule"
 
     cm = ColumnModel(problem, columns)
-    cm.model.clear_objective()
+    cm.model.clear_objective()  # type: ignore[no-untyped-call]
     solver = solver_with(enumerate_all_solutions=True)
     collector = _Collector(cm)
     status = to_status(solver.solve(cm.model, collector))

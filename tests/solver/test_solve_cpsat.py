@@ -1,0 +1,251 @@
+"""``mlsched.solve(..., method="cpsat")``: list scheduler, then CP-SAT.
+
+Every returned schedule is re-checked by the exact evaluator. Time limits
+are tiny (instances of at most 20 ops); no assertion depends on timing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from typing import Any
+
+import pytest
+from generators import random_infeasible_problem
+
+from mlsched import Solution, evaluate, load_problem
+from mlsched.model.result import Result, SolveStatus
+from mlsched.solve import solve
+
+RULES = ("strict", "contest")
+SMALL_BENCHMARKS = [f"mlsys-2026-{i}" for i in range(1, 9)]
+
+# Two 128x128 Pointwise ops in a chain, T0 -> op 0 -> T1 -> op 1 -> T2,
+# base cost 1000 each, bandwidth 10, and one element less fast memory
+# than a full tile needs.
+#
+# A single-tile subgraph needs [128,128] tiles and at least two 128x128
+# slices: its output, plus T0 (a graph input, never retained) if it holds
+# op 0, or else T1 (loaded, or retained at its full 16384). 32768 >
+# 32767, so every subgraph has at least two tiles. A Pointwise op pays
+# its base cost on every tile (SPEC §5.1), so any schedule costs at least
+# 2 x 1000 + 2 x 1000 = 4000. Fusing both ops at [128,64,1] reaches it:
+# two tiles, each loading 128x64 of T0 and storing 128x64 of T2 (16384 /
+# 10 = 1638.4 < 2000 compute), working set 8192 + 8192 <= 32767.
+TWO_TILES: dict[str, Any] = {
+    "widths": [128, 128, 128],
+    "heights": [128, 128, 128],
+    "inputs": [[0], [1]],
+    "outputs": [[1], [2]],
+    "base_costs": [1000, 1000],
+    "op_types": ["Pointwise", "Pointwise"],
+    "fast_memory_capacity": 32767,
+    "slow_memory_bandwidth": 10,
+    "native_granularity": [128, 128],
+}
+
+
+def check_valid(problem: Any, result: Result, rules: str) -> float:
+    """Assert ``result`` holds a valid, exactly costed schedule; its
+    evaluator latency."""
+    assert result.solution is not None, result.message
+    assert result.method == "cpsat"
+    assert result.rules == rules
+    ev = evaluate(problem, result.solution, rules)
+    assert ev.valid, (ev.category, ev.message)
+    assert ev.warnings == ()
+    assert math.isclose(result.objective, ev.total_latency, rel_tol=1e-9)
+    return float(ev.total_latency)
+
+
+@pytest.mark.parametrize("rules", RULES)
+@pytest.mark.parametrize(
+    ("problem", "optimum"),
+    [
+        # example1: T0 -> op 0 -> T1 -> op 1 -> T2, 128x128 Pointwise,
+        # costs 1000 and 100, bandwidth 10. T0 must be loaded and T2
+        # stored whole, and a cell costs at least its transfer, so any
+        # schedule costs >= 32768 / 10 = 3276.8; [[0,1]] at [128,128,1]
+        # (working set 32768 <= 35000) reaches it (SPEC §9).
+        ("example1", 3276.8),
+        # example3: three Pointwise ops of base cost 1500 pay >= 4500 in
+        # compute; all three fused at [128,128,1] move 32768 elements
+        # (3276.8 < 4500) in one tile: exactly 4500.
+        ("example3", 4500.0),
+        # TWO_TILES (above): no subgraph fits one tile; 2 x 2000 = 4000.
+        (TWO_TILES, 4000.0),
+    ],
+    ids=["example1", "example3", "two_tiles"],
+)
+def test_hand_derived_optimum(
+    problem: Any, optimum: float, rules: str
+) -> None:
+    """Tests that CP-SAT returns the hand-derived optimum, proves it, and
+    reports a bound no higher than it but within rounding of it."""
+    result = solve(problem, method="cpsat", rules=rules, time_limit=5)
+    latency = check_valid(problem, result, rules)
+    assert math.isclose(latency, optimum, rel_tol=1e-9)
+    assert result.status is SolveStatus.OPTIMAL
+    assert result.heuristic_objective is not None
+    improved = result.heuristic_objective > optimum * (1 + 1e-9)
+    assert result.source == ("cpsat" if improved else "heuristic")
+    assert result.bound is not None
+    assert result.bound <= result.objective
+    assert result.bound >= optimum * (1 - 1e-6)
+    assert result.gap is not None and result.gap <= 1e-6
+
+
+@pytest.mark.parametrize("rules", RULES)
+@pytest.mark.parametrize("name", SMALL_BENCHMARKS)
+def test_never_worse_than_warm_start(name: str, rules: str) -> None:
+    """Tests that CP-SAT's schedule is valid in the requested profile
+    (strict ones also contest-valid at the same latency), exactly costed,
+    and no worse than the list scheduler it starts from."""
+    result = solve(name, method="cpsat", rules=rules, time_limit=1.5)
+    latency = check_valid(name, result, rules)
+    assert result.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+    assert result.heuristic_objective is not None
+    assert latency <= result.heuristic_objective * (1 + 1e-12)
+    heuristic = solve(name, method="heuristic", rules=rules)
+    assert math.isclose(
+        result.heuristic_objective, heuristic.objective, rel_tol=1e-9
+    )
+    assert result.solution is not None
+    claimed = result.solution.subgraph_latencies
+    ev = evaluate(name, result.solution, rules)
+    for got, want in zip(claimed, ev.subgraph_latencies, strict=True):
+        assert math.isclose(got, want, rel_tol=1e-9)
+    if rules == "strict":
+        contest = evaluate(name, result.solution, "contest")
+        assert contest.valid
+        assert math.isclose(contest.total_latency, latency, rel_tol=1e-9)
+    if result.bound is not None:
+        assert result.bound <= latency
+
+
+@pytest.mark.parametrize(
+    ("name", "rules"),
+    [
+        ("mlsys-2026-5", "strict"),  # 19 ops, proven optimal in < 1 s
+        ("mlsys-2026-8", "strict"),  # CP-SAT improves on the heuristic
+        ("mlsys-2026-7", "contest"),  # 15 ops, contest profile
+    ],
+)
+def test_deterministic(name: str, rules: str) -> None:
+    """Tests that one worker and a fixed seed give identical schedules.
+
+    Each instance is solved to optimality well inside the 3 s limit, so
+    neither the column enumeration nor the search is cut by the clock.
+    """
+    runs = [
+        solve(
+            name,
+            method="cpsat",
+            rules=rules,
+            time_limit=3,
+            num_workers=1,
+            seed=0,
+        )
+        for _ in range(2)
+    ]
+    first, second = runs
+    assert first.status is SolveStatus.OPTIMAL, first.message
+    assert second.status is SolveStatus.OPTIMAL, second.message
+    assert first.solution is not None and second.solution is not None
+    assert first.solution.to_dict() == second.solution.to_dict()
+    assert first.objective == second.objective
+    assert first.source == second.source
+
+
+def test_improvements_are_reported_in_order() -> None:
+    """Tests the anytime callback: the heuristic first (no bound), then
+    strictly better valid schedules, each with its exact latency, the
+    last one being the result."""
+    calls: list[tuple[Solution, float, float | None]] = []
+    problem = load_problem("mlsys-2026-8")
+    result = solve(
+        problem,
+        method="cpsat",
+        time_limit=3,
+        on_improvement=lambda s, o, b: calls.append((s, o, b)),
+    )
+    check_valid(problem, result, "strict")
+    assert calls, "the heuristic's schedule is always reported"
+    assert calls[0][2] is None
+    assert result.heuristic_objective is not None
+    assert math.isclose(calls[0][1], result.heuristic_objective)
+    for solution, latency, bound in calls:
+        ev = evaluate(problem, solution, "strict")
+        assert ev.valid
+        assert math.isclose(ev.total_latency, latency, rel_tol=1e-9)
+        if bound is not None:
+            assert bound <= latency * (1 + 1e-6)
+    latencies = [latency for _, latency, _ in calls]
+    assert all(b < a for a, b in itertools.pairwise(latencies))
+    assert result.solution is not None
+    assert calls[-1][0].to_dict() == result.solution.to_dict()
+    assert math.isclose(calls[-1][1], result.objective, rel_tol=1e-12)
+    assert (len(calls) > 1) == (result.source == "cpsat")
+
+
+def test_no_time_for_cpsat_returns_heuristic() -> None:
+    """Tests that a budget below the finishing margin still returns the
+    list scheduler's valid schedule, marked as such."""
+    result = solve("mlsys-2026-4", method="cpsat", time_limit=0.01)
+    check_valid("mlsys-2026-4", result, "strict")
+    assert result.status is SolveStatus.FEASIBLE
+    assert result.source == "heuristic"
+    assert result.objective == result.heuristic_objective
+    assert result.bound is None
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_infeasible_problem(seed: int) -> None:
+    """Tests that a problem with an op that fits at no granularity is
+    reported INFEASIBLE without a schedule."""
+    raw = random_infeasible_problem(random.Random(seed))
+    result = solve(raw, method="cpsat", time_limit=2)
+    assert result.status is SolveStatus.INFEASIBLE
+    assert result.solution is None
+    assert result.objective == math.inf
+    assert not result.feasible
+    assert result.to_dict()["objective"] is None
+
+
+def test_unknown_sat_parameter() -> None:
+    """Tests that a misspelt CP-SAT parameter raises ValueError naming
+    it."""
+    with pytest.raises(ValueError, match="num_wrokers"):
+        solve("example5", method="cpsat", time_limit=2, num_wrokers=1)
+
+
+def test_sat_parameters_are_applied() -> None:
+    """Tests that extra CP-SAT parameters reach the solver: with every
+    variable fixed to the hint CP-SAT keeps the heuristic's subgraphs,
+    while a free search on the same instance changes them."""
+    free = solve("mlsys-2026-8", method="cpsat", time_limit=3)
+    fixed = solve(
+        "mlsys-2026-8",
+        method="cpsat",
+        time_limit=3,
+        fix_variables_to_their_hinted_value=True,
+    )
+    heuristic = solve("mlsys-2026-8", method="heuristic")
+    assert free.solution is not None and fixed.solution is not None
+    assert heuristic.solution is not None
+    ops = heuristic.solution.subgraphs
+    assert free.solution.subgraphs != ops, "precondition: CP-SAT improves"
+    assert fixed.solution.subgraphs == ops
+    assert fixed.status is SolveStatus.OPTIMAL
+    assert fixed.objective <= heuristic.objective * (1 + 1e-12)
+
+
+def test_unknown_sat_parameter_rejected_without_time() -> None:
+    """Tests that a bad CP-SAT parameter is an error even with no time.
+
+    A 0.01 s budget leaves no time for CP-SAT, so only an up-front check
+    can catch the misspelt name.
+    """
+    with pytest.raises(ValueError, match="bogus_param"):
+        solve("example1", time_limit=0.01, bogus_param=1)
