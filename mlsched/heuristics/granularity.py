@@ -48,6 +48,8 @@ def halvings(cap: int) -> list[int]:
 
 #: Spacing of the fine tile sizes (multiples of it up to the cap).
 FINE_STEP = 8
+#: Smallest tile side tried before falling back to every size.
+MIN_SIDE = 8
 
 
 def tile_sizes(cap: int, fine: bool) -> list[int]:
@@ -156,28 +158,44 @@ class GranularityOptimizer:
     def _search(
         self, view: SubgraphView, around: Grain | None = None
     ) -> Choice | None:
+        # Tiles below 8 on a side pay their compute dozens of times over;
+        # they are tried only when nothing larger fits.
+        choice, settled = self._search_sizes(view, around, MIN_SIDE)
+        if not settled:
+            choice, _ = self._search_sizes(view, around, 1)
+        return choice
+
+    def _search_sizes(
+        self, view: SubgraphView, around: Grain | None, min_side: int
+    ) -> tuple[Choice | None, bool]:
+        """The best choice among tiles of at least ``min_side``, and
+        whether that settles it: True unless no such tile fit the working
+        set (then smaller tiles may)."""
         self.searches += 1
         if view.shape_violation() is not None:
-            return None
+            return None, True
         if self.rules == "strict" and not view.connected():
-            return None
+            return None, True
         p = self.problem
         k_values = self._k_values(view)
         always, _, multi, _ = view._fusion_facts
         if always is not None or (
             multi is not None and view.num_k_steps(k_values[0]) > 1
         ):
-            return None
+            return None, True
         width, height = view.grid_shape
         w_native, h_native = p.native_granularity
         shapes = [
             (w, h)
             for w in tile_sizes(min(w_native, width), self.fine)
             for h in tile_sizes(min(h_native, height), self.fine)
-            if around is None
-            or (
-                around.w // 2 < w < 2 * around.w
-                and around.h // 2 < h < 2 * around.h
+            if min(w, h) >= min(min_side, width, height)
+            and (
+                around is None
+                or (
+                    around.w // 2 < w < 2 * around.w
+                    and around.h // 2 < h < 2 * around.h
+                )
             )
         ]
         shapes.sort(
@@ -191,6 +209,9 @@ class GranularityOptimizer:
         smallest_k = k_values[-1]
         coarse_k = halvings(k_values[0])
         costed: list[Choice] = []
+        fits = False
+        reuse = _traffic_terms(view, True)
+        no_reuse = _traffic_terms(view, False)
         best = float("inf")
         bandwidth = p.slow_memory_bandwidth
         for w, h in shapes:
@@ -200,13 +221,11 @@ class GranularityOptimizer:
                 break
             # Cheap skips first: a traffic floor that allows reuse, then
             # the smallest working set of the shape.
-            if (
-                _traffic_floor(view, tiles_w, tiles_h, True) / bandwidth
-                >= best
-            ):
+            if _traffic_floor(reuse, tiles_w, tiles_h) / bandwidth >= best:
                 continue
             if view.working_set(Grain(w, h, smallest_k)) > capacity:
                 continue
+            fits = True
             # The working set grows with k: bisect for the largest k that
             # fits, then walk down to the first valid ones.
             lo, hi = 0, len(k_values) - 1
@@ -217,7 +236,10 @@ class GranularityOptimizer:
                 else:
                     lo = mid + 1
             single = view.num_k_steps(k_values[lo]) == 1
-            floor = _traffic_floor(view, tiles_w, tiles_h, single) / bandwidth
+            floor = (
+                _traffic_floor(reuse if single else no_reuse, tiles_w, tiles_h)
+                / bandwidth
+            )
             if floor >= best:
                 continue
             # Fine k lists also try the powers of two below the largest
@@ -244,8 +266,8 @@ class GranularityOptimizer:
                 costed.append(choice)
                 best = min(best, choice.latency)
         if not costed:
-            return None
-        return min(costed, key=lambda c: c.latency)
+            return None, fits
+        return min(costed, key=lambda c: c.latency), True
 
     @staticmethod
     def _best_traversal(view: SubgraphView, raster: Choice) -> Choice:
@@ -267,7 +289,40 @@ class GranularityOptimizer:
         return best
 
 
-def _traffic_floor(view: SubgraphView, nw: int, nh: int, single: bool) -> int:
+Terms = tuple[tuple[tuple[int, int, int], ...], ...]
+
+
+def _traffic_terms(view: SubgraphView, single: bool) -> tuple[Terms, int]:
+    """Per tensor, each use's floor as (constant, per tile column, per
+    tile row), and the constant for the stores; see :func:`_traffic_floor`.
+    """
+    p = view.problem
+    width, height = view.grid_shape
+    area = width * height
+    per_tensor: dict[int, list[tuple[int, int, int]]] = {}
+    for u in view.uses:
+        k_ref = view.k_den(u.op) if u.k_op else 0
+        kind = u.kind
+        if kind is Kind.PW:
+            term = (area, 0, 0)
+        elif kind is Kind.LHS:
+            rows = height * k_ref
+            term = (rows, 0, 0) if single else (0, rows, 0)
+        elif kind is Kind.RHS:
+            cols = k_ref * width
+            term = (cols, 0, 0) if single else (0, 0, cols)
+        elif kind is Kind.HL_LHS:
+            term = (height * p.k_op[u.op], 0, 0)
+        elif kind is Kind.HR_RHS:
+            term = (p.k_op[u.op] * width, 0, 0)
+        else:
+            term = (p.k_op[u.op] * view.k_slicing, 0, 0)
+        per_tensor.setdefault(u.tensor, []).append(term)
+    terms = tuple(tuple(t) for t in per_tensor.values())
+    return terms, len(view.evicted) * area
+
+
+def _traffic_floor(terms: tuple[Terms, int], nw: int, nh: int) -> int:
     """A lower bound on the elements a subgraph moves on an nw x nh grid.
 
     Every cell's latency is at least its transfer time, so this over the
@@ -275,25 +330,9 @@ def _traffic_floor(view: SubgraphView, nw: int, nh: int, single: bool) -> int:
     cheapest use counts (uses with equal keys share loads). A MatMul
     operand is reloaded for every tile column (LHS) or row (RHS) unless
     there is a single k-step, when the traversal may reuse one of them.
+    Pointwise operands and outputs move their area once.
     """
-    p = view.problem
-    width, height = view.grid_shape
-    area = width * height
-    cheapest: dict[int, int] = {}
-    for u in view.uses:
-        k_ref = view.k_den(u.op) if u.k_op else 0
-        kind = u.kind
-        if kind is Kind.PW:
-            need = area
-        elif kind is Kind.LHS:
-            need = height * k_ref * (1 if single else nw)
-        elif kind is Kind.RHS:
-            need = k_ref * width * (1 if single else nh)
-        elif kind is Kind.HL_LHS:
-            need = height * p.k_op[u.op]
-        elif kind is Kind.HR_RHS:
-            need = p.k_op[u.op] * width
-        else:
-            need = p.k_op[u.op] * view.k_slicing
-        cheapest[u.tensor] = min(need, cheapest.get(u.tensor, need))
-    return sum(cheapest.values()) + len(view.evicted) * area
+    uses, stores = terms
+    return stores + sum(
+        min(c + a * nw + b * nh for c, a, b in tensor) for tensor in uses
+    )

@@ -348,44 +348,77 @@ class SubgraphView:
         return None
 
     @cached_property
-    def _ws_terms(self) -> tuple[int, int, list[tuple[Kind, int, bool]]]:
-        """(retained-in size, h*w slices, other uses as (kind, K, alone))."""
+    def _ws_terms(
+        self,
+    ) -> tuple[
+        int, int, int, int, int, int, int, tuple[int, ...], tuple[int, ...]
+    ]:
+        """Working-set coefficients (SPEC §6), grouped by slice shape.
+
+        (retained-in size, h*w planes, chain LHS and RHS uses (h*ks,
+        ks*w), LHS- and RHS-head stationary uses (h*K_up, K_up*w), head
+        streaming uses (K_up*ks), K of standalone LHS and RHS uses).
+        """
         p = self.problem
         fixed = sum(p.sizes[t] for t in self.retain_in)
         planes = len(self.outputs)
-        rest: list[tuple[Kind, int, bool]] = []
+        lhs = rhs = hl = hr = mid = 0
+        alone_lhs: list[int] = []
+        alone_rhs: list[int] = []
         for u in self.uses:
-            if u.kind is Kind.PW:
+            kind = u.kind
+            if kind is Kind.PW:
                 planes += 1
-            else:
+            elif kind in (Kind.LHS, Kind.RHS):
                 alone = self.roles[u.op] is Role.STANDALONE
-                rest.append((u.kind, u.k_op, alone))
-        return fixed, planes, rest
+                if kind is Kind.LHS:
+                    if alone:
+                        alone_lhs.append(u.k_op)
+                    else:
+                        lhs += 1
+                elif alone:
+                    alone_rhs.append(u.k_op)
+                else:
+                    rhs += 1
+            elif kind is Kind.HL_LHS:
+                hl += 1
+            elif kind is Kind.HR_RHS:
+                hr += 1
+            else:
+                mid += 1
+        return (
+            fixed,
+            planes,
+            lhs,
+            rhs,
+            hl,
+            hr,
+            mid,
+            tuple(alone_lhs),
+            tuple(alone_rhs),
+        )
 
     def working_set(self, grain: Grain) -> int:
         """Peak fast-memory use at k-step 0 (SPEC §6)."""
         w, h, k = grain.w, grain.h, grain.k
-        fixed, planes, rest = self._ws_terms
+        fixed, planes, lhs, rhs, hl, hr, mid, a_lhs, a_rhs = self._ws_terms
         ws = fixed + planes * h * w
-        if not rest:
+        if not self.matmuls:
             return ws
-        single = self.num_k_steps(k) == 1
         ks = min(k, self.k_slicing)
         k_up = self.k_up
-        for kind, k_op, alone in rest:
-            # k_eff(m, 0): a standalone MatMul covers K at one k-step.
-            k0 = (k_op if single else min(k, k_op)) if alone else ks
-            if kind is Kind.LHS:
-                ws += h * k0
-            elif kind is Kind.RHS:
-                ws += k0 * w
-            elif kind is Kind.HL_LHS:
-                ws += h * k_up
-            elif kind is Kind.HR_RHS:
-                ws += k_up * w
-            else:  # HL_RHS, HR_LHS
-                ws += k_up * ks
-        return ws
+        # k_eff(m, 0): a standalone MatMul covers its K at one k-step.
+        if self.num_k_steps(k) == 1:
+            k_lhs, k_rhs = sum(a_lhs), sum(a_rhs)
+        else:
+            k_lhs = sum(min(k, k_op) for k_op in a_lhs)
+            k_rhs = sum(min(k, k_op) for k_op in a_rhs)
+        return (
+            ws
+            + h * (lhs * ks + k_lhs + hl * k_up)
+            + w * (rhs * ks + k_rhs + hr * k_up)
+            + mid * k_up * ks
+        )
 
     def strict_violation(self, grain: Grain) -> tuple[str, str] | None:
         """(category, message) for SPEC §8 items 1-3, or None."""
