@@ -105,14 +105,8 @@ def solve(
         else:
             steps = ListScheduler(p, rules, optimizer).schedule()
     except Infeasible as exc:
-        return Result(
-            status=SolveStatus.INFEASIBLE,
-            method=method,
-            rules=rules,
-            objective=float("inf"),
-            solution=None,
-            runtime=time.perf_counter() - start,
-            message=str(exc),
+        return Result.infeasible(
+            method, rules, time.perf_counter() - start, str(exc)
         )
     solution = to_solution(p, steps)
     objective = exact_objective(p, solution, rules)

@@ -69,6 +69,21 @@ class Result:
     heuristic_objective: float | None = None
     message: str = ""
 
+    @classmethod
+    def infeasible(
+        cls, method: str, rules: str, runtime: float, message: str
+    ) -> Result:
+        """The result when no valid schedule can exist."""
+        return cls(
+            status=SolveStatus.INFEASIBLE,
+            method=method,
+            rules=rules,
+            objective=math.inf,
+            solution=None,
+            runtime=runtime,
+            message=message,
+        )
+
     @property
     def gap(self) -> float | None:
         """Relative gap ``(objective - bound) / objective``, if known."""

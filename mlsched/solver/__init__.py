@@ -1,6 +1,11 @@
 """The CP-SAT column model: enumeration, master model, anytime solve."""
 
-from mlsched.solver.columns import Column, ColumnGenerator
+from mlsched.solver.columns import (
+    Column,
+    ColumnGenerator,
+    refine,
+    schedule_columns,
+)
 from mlsched.solver.model import ColumnModel, solve_cpsat
 from mlsched.solver.status import CPSAT_STATUS, to_status
 
@@ -9,6 +14,8 @@ __all__ = [
     "Column",
     "ColumnGenerator",
     "ColumnModel",
+    "refine",
+    "schedule_columns",
     "solve_cpsat",
     "to_status",
 ]

@@ -21,7 +21,7 @@ from mlsched.heuristics import (
     DependencyAnalyzer,
     GranularityOptimizer,
 )
-from mlsched.model import Problem
+from mlsched.model import Problem, SubgraphView, view_cost
 from mlsched.model.schedule import Step
 
 logger = logging.getLogger(__name__)
@@ -295,3 +295,17 @@ def refine(
         if choice is not None and choice.latency < col.latency * (1 - 1e-9):
             out[i] = Column(col.ops, col.retain_in, col.retain_out, choice)
     return out
+
+
+def schedule_columns(problem: Problem, steps: Sequence[Step]) -> list[Column]:
+    """The schedule's subgraphs as columns, with their own granularity."""
+    cols = []
+    retain_in: frozenset[int] = frozenset()
+    for s in steps:
+        retain_out = frozenset(s.retain)
+        view = SubgraphView(problem, s.ops, retain_out, retain_in)
+        cost = view_cost(view, s.grain, s.traversal)
+        choice = Choice(s.grain, s.traversal, cost)
+        cols.append(Column(s.ops, retain_in, retain_out, choice))
+        retain_in = retain_out
+    return cols

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -13,7 +12,6 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from mlsched.heuristics import (
-    Choice,
     GranularityOptimizer,
     Infeasible,
     ListScheduler,
@@ -21,14 +19,17 @@ from mlsched.heuristics import (
 from mlsched.model import (
     Problem,
     Solution,
-    SubgraphView,
     evaluate,
     exact_objective,
-    view_cost,
 )
 from mlsched.model.result import Result, SolveStatus
 from mlsched.model.schedule import Step, to_solution
-from mlsched.solver.columns import Column, ColumnGenerator, refine
+from mlsched.solver.columns import (
+    Column,
+    ColumnGenerator,
+    refine,
+    schedule_columns,
+)
 from mlsched.solver.constraints import (
     add_coverage,
     add_positions,
@@ -181,42 +182,40 @@ def solve_cpsat(
     try:
         steps = ListScheduler(problem, rules, optimizer).schedule()
     except Infeasible as exc:
-        return Result(
-            status=SolveStatus.INFEASIBLE,
-            method="cpsat",
-            rules=rules,
-            objective=math.inf,
-            solution=None,
-            runtime=time.perf_counter() - start,
-            message=str(exc),
+        return Result.infeasible(
+            "cpsat", rules, time.perf_counter() - start, str(exc)
         )
     heuristic = to_solution(problem, steps)
     h_obj = exact_objective(problem, heuristic, rules)
     if on_improvement is not None:
         on_improvement(heuristic, h_obj, None)
 
-    def fallback(
-        message: str, status: SolveStatus, bound: float | None = None
+    def outcome(
+        message: str,
+        status: SolveStatus,
+        bound: float | None = None,
+        found: Solution | None = None,
+        objective: float = h_obj,
     ) -> Result:
         return Result(
             status=status,
             method="cpsat",
             rules=rules,
-            objective=h_obj,
-            solution=heuristic,
+            objective=objective if found else h_obj,
+            solution=found or heuristic,
             runtime=time.perf_counter() - start,
             bound=bound,
-            source="heuristic",
+            source="cpsat" if found else "heuristic",
             heuristic_objective=h_obj,
             message=message,
         )
 
     if left() <= 0.05:
-        return fallback("no time left for CP-SAT", SolveStatus.FEASIBLE)
+        return outcome("no time left for CP-SAT", SolveStatus.FEASIBLE)
     generator = ColumnGenerator(problem, optimizer)
     fine = GranularityOptimizer(problem, rules, fine=True)
     seeds = [s.ops for s in steps]
-    required = _columns_of(problem, steps)
+    required = schedule_columns(problem, steps)
     best_steps: list[Step] = list(steps)
     best: Solution | None = None
     best_obj = h_obj
@@ -230,13 +229,15 @@ def solve_cpsat(
         enum_deadline = time.monotonic() + ENUMERATION_SHARE * left()
         regions = generator.regions(seeds, enum_deadline)
         columns = generator.columns(
-            regions, required + _columns_of(problem, best_steps), enum_deadline
+            regions,
+            required + schedule_columns(problem, best_steps),
+            enum_deadline,
         )
         refine_deadline = time.monotonic() + REFINE_SHARE * left()
         columns = refine(columns, fine, refine_deadline)
         if left() <= 0.05:
             if best is None:
-                return fallback(
+                return outcome(
                     "no time left for CP-SAT after column enumeration",
                     SolveStatus.FEASIBLE,
                 )
@@ -257,7 +258,7 @@ def solve_cpsat(
         status = to_status(solver.solve(cm.model, callback))
         if status is SolveStatus.MODEL_INVALID:
             logger.error("CP-SAT model invalid: %s", cm.model.validate())
-            return fallback("CP-SAT rejected the model", status)
+            return outcome("CP-SAT rejected the model", status)
         if callback.solution is not None:
             best, best_obj = callback.solution, callback.objective
             best_steps = callback.steps
@@ -280,23 +281,12 @@ def solve_cpsat(
         status = SolveStatus.FEASIBLE
     note = f"{len(columns)} columns, {rounds} round(s)"
     if best is None:
-        return fallback(
+        return outcome(
             f"CP-SAT did not improve on the heuristic ({note})",
             status,
             bound,
         )
-    return Result(
-        status=status,
-        method="cpsat",
-        rules=rules,
-        objective=best_obj,
-        solution=best,
-        runtime=time.perf_counter() - start,
-        bound=bound,
-        source="cpsat",
-        heuristic_objective=h_obj,
-        message=note,
-    )
+    return outcome(note, status, bound, best, best_obj)
 
 
 def _set_params(
@@ -319,17 +309,3 @@ def _set_params(
         if not hasattr(params, name):
             raise ValueError(f"unknown CP-SAT parameter {name!r}")
         setattr(params, name, value)
-
-
-def _columns_of(problem: Problem, steps: Sequence[Step]) -> list[Column]:
-    """The schedule's subgraphs as columns, with their own granularity."""
-    cols = []
-    retain_in: frozenset[int] = frozenset()
-    for s in steps:
-        retain_out = frozenset(s.retain)
-        view = SubgraphView(problem, s.ops, retain_out, retain_in)
-        cost = view_cost(view, s.grain, s.traversal)
-        choice = Choice(s.grain, s.traversal, cost)
-        cols.append(Column(s.ops, retain_in, retain_out, choice))
-        retain_in = retain_out
-    return cols

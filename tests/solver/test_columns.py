@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import pytest
 from generators import random_problem
+from solver_setup import heuristic_columns
 
 from mlsched import Problem, load_problem
 from mlsched.heuristics import GranularityOptimizer, ListScheduler
@@ -28,10 +29,8 @@ from mlsched.model import (
     traversal_permutation,
     view_cost,
 )
-from mlsched.model.schedule import Step
-from mlsched.solver import Column, ColumnGenerator
+from mlsched.solver import Column, ColumnGenerator, schedule_columns
 from mlsched.solver.columns import refine
-from mlsched.solver.model import _columns_of
 
 RULES = ("strict", "contest")
 INSTANCES = (
@@ -46,22 +45,6 @@ INSTANCES = (
     "mlsys-2026-6",  # 17 ops, contexts but no heuristic retention
     "mlsys-2026-7",  # 15 ops, no retention context at all
 )
-
-
-def generate(
-    problem: Problem, rules: str, refined: bool = False
-) -> tuple[list[Step], list[Column]]:
-    """The heuristic's steps and every column, as ``solve_cpsat`` builds
-    them without time limits (``refined``: after the fine-grain pass)."""
-    optimizer = GranularityOptimizer(problem, rules)
-    steps = ListScheduler(problem, rules, optimizer).schedule()
-    generator = ColumnGenerator(problem, optimizer)
-    regions = generator.regions([s.ops for s in steps])
-    columns = generator.columns(regions, _columns_of(problem, steps))
-    if refined:
-        fine = GranularityOptimizer(problem, rules, fine=True)
-        columns = refine(columns, fine)
-    return steps, columns
 
 
 def descendants(problem: Problem, op: int) -> set[int]:
@@ -154,7 +137,7 @@ def test_bundled_columns(name: str, rules: str, refined: bool) -> None:
     and that every op has a single-op column without retention, before
     and after the fine-grain refinement."""
     problem = load_problem(name)
-    _, columns = generate(problem, rules, refined)
+    _, columns = heuristic_columns(problem, rules, refined)
     check_columns(problem, rules, columns)
     none: frozenset[int] = frozenset()
     keys = {(c.ops, c.retain_in, c.retain_out) for c in columns}
@@ -168,7 +151,7 @@ def test_random_columns(seed: int, rules: str) -> None:
     """Tests the column properties on random problems of 3-14 ops
     (odd sizes, edge tiles, tight capacities, shared inputs), refined."""
     problem = load_problem(random_problem(random.Random(seed)))
-    _, columns = generate(problem, rules, refined=True)
+    _, columns = heuristic_columns(problem, rules, refined=True)
     check_columns(problem, rules, columns)
     singles = {c.ops for c in columns if len(c.ops) == 1}
     assert singles == {(o,) for o in range(problem.num_ops)}
@@ -187,7 +170,7 @@ def test_heuristic_steps_are_columns(name: str, rules: str) -> None:
     """Tests that each heuristic step is a column in its exact retention
     context, with the heuristic's own granularity and latency."""
     problem = load_problem(name)
-    steps, columns = generate(problem, rules)
+    steps, columns = heuristic_columns(problem, rules)
     by_key = {(c.ops, c.retain_in, c.retain_out): c for c in columns}
     retain_in: frozenset[int] = frozenset()
     for step in steps:
@@ -229,7 +212,7 @@ def test_max_columns_caps_contexts() -> None:
     problem = load_problem("mlsys-2026-4")
     optimizer = GranularityOptimizer(problem, "strict")
     steps = ListScheduler(problem, "strict", optimizer).schedule()
-    required = _columns_of(problem, steps)
+    required = schedule_columns(problem, steps)
     full = ColumnGenerator(problem, optimizer)
     regions = full.regions([s.ops for s in steps])
     all_columns = full.columns(regions, required)
@@ -262,7 +245,7 @@ def test_refine_never_worse(name: str, rules: str) -> None:
     """Tests that refinement keeps every column's (ops, P, R), in order,
     and never raises a latency."""
     problem = load_problem(name)
-    _, columns = generate(problem, rules)
+    _, columns = heuristic_columns(problem, rules)
     fine = GranularityOptimizer(problem, rules, fine=True)
     refined = refine(columns, fine)
     assert len(refined) == len(columns)
@@ -279,7 +262,7 @@ def test_refine_stops_at_deadline() -> None:
     """Tests that a passed deadline returns the columns unchanged, on an
     instance where refinement without a deadline changes some."""
     problem = load_problem("mlsys-2026-2")
-    _, columns = generate(problem, "strict")
+    _, columns = heuristic_columns(problem, "strict")
     fine = GranularityOptimizer(problem, "strict", fine=True)
     assert refine(columns, fine, deadline=0.0) == columns
     assert refine(columns, fine) != columns

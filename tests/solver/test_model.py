@@ -26,20 +26,17 @@ from collections.abc import Iterator, Sequence
 import pytest
 from generators import random_problem
 from ortools.sat.python import cp_model
+from solver_setup import heuristic_columns
 
 from mlsched import Problem, evaluate, load_problem
-from mlsched.heuristics import GranularityOptimizer, ListScheduler
 from mlsched.model.result import SolveStatus
 from mlsched.model.schedule import Step, to_solution
 from mlsched.solver import (
     CPSAT_STATUS,
     Column,
-    ColumnGenerator,
     ColumnModel,
     to_status,
 )
-from mlsched.solver.columns import refine
-from mlsched.solver.model import _columns_of
 
 RULES = ("strict", "contest")
 SMALL = (
@@ -58,22 +55,6 @@ SMALL = (
     "mlsys-2026-7",  # 15 ops
     "mlsys-2026-8",  # 20 ops, many retention contexts
 )
-
-
-def generate(
-    problem: Problem, rules: str, refined: bool = False
-) -> tuple[list[Step], list[Column]]:
-    """The heuristic's steps and every column, as ``solve_cpsat`` builds
-    them without time limits (``refined``: after the fine-grain pass)."""
-    optimizer = GranularityOptimizer(problem, rules)
-    steps = ListScheduler(problem, rules, optimizer).schedule()
-    generator = ColumnGenerator(problem, optimizer)
-    regions = generator.regions([s.ops for s in steps])
-    columns = generator.columns(regions, _columns_of(problem, steps))
-    if refined:
-        fine = GranularityOptimizer(problem, rules, fine=True)
-        columns = refine(columns, fine)
-    return steps, columns
 
 
 def exact_latency(
@@ -107,7 +88,7 @@ def test_hint_is_complete_and_feasible(name: str, rules: str) -> None:
     CP-SAT, with every variable fixed to its hint, accepts it and decodes
     it back to the heuristic's schedule and latency."""
     problem = load_problem(name)
-    steps, columns = generate(problem, rules)
+    steps, columns = heuristic_columns(problem, rules)
     cm = ColumnModel(problem, columns)
     cm.hint(steps)
     cm.hint(steps)  # a second hint replaces the first
@@ -141,7 +122,7 @@ def test_hint_survives_refinement(name: str, rules: str) -> None:
     """Tests that after the fine-grain pass the heuristic's hint is still
     complete and feasible, and no worse than the heuristic."""
     problem = load_problem(name)
-    steps, columns = generate(problem, rules, refined=True)
+    steps, columns = heuristic_columns(problem, rules, refined=True)
     cm = ColumnModel(problem, columns)
     cm.hint(steps)
     hinted = list(cm.model.proto.solution_hint.vars)
@@ -172,7 +153,7 @@ def test_objective_matches_evaluate(name: str, rules: str) -> None:
     objective, ``objective_of`` of the decoded schedule and the
     evaluator's latency agree (up to the rounding slack)."""
     problem = load_problem(name)
-    _, columns = generate(problem, rules, refined=True)
+    _, columns = heuristic_columns(problem, rules, refined=True)
     cm = ColumnModel(problem, columns)
     solver = solver_with(max_time_in_seconds=3.0, num_workers=2)
     status = to_status(solver.solve(cm.model))
@@ -269,7 +250,7 @@ def test_model_solutions_are_exactly_the_valid_schedules(
     feasible set equals the valid, consistently chained column schedules
     (neither a valid one excluded nor an invalid one admitted), and that
     the optimum of the model is the cheapest of them."""
-    _, columns = generate(problem, rules, refined=True)
+    _, columns = heuristic_columns(problem, rules, refined=True)
     valid: dict[tuple[int, ...], float] = {}
     for order in schedules(problem, columns):
         steps = [columns[i].step() for i in order]
@@ -307,7 +288,7 @@ def test_example3_model_optimum() -> None:
     model finds a schedule of exactly 4500, in one subgraph.
     """
     problem = load_problem("example3")
-    _, columns = generate(problem, "strict")
+    _, columns = heuristic_columns(problem, "strict")
     cm = ColumnModel(problem, columns)
     solver = solver_with()
     assert to_status(solver.solve(cm.model)) is SolveStatus.OPTIMAL
@@ -323,7 +304,7 @@ def test_index_of_rejects_unknown_step() -> None:
     of hinting some other column: ops (0, 1) of SPEC example 3 leave T1's
     reader op 2 outside, so that region is not closed and never built."""
     problem = load_problem("example3")
-    steps, columns = generate(problem, "strict")
+    steps, columns = heuristic_columns(problem, "strict")
     cm = ColumnModel(problem, columns)
     with pytest.raises(KeyError):
         cm.hint([Step((0, 1), steps[0].grain), Step((2,), steps[0].grain)])
