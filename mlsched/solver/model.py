@@ -197,15 +197,16 @@ def solve_cpsat(
         found: Solution | None = None,
         objective: float = h_obj,
     ) -> Result:
+        improved = found is not None
         return Result(
             status=status,
             method="cpsat",
             rules=rules,
-            objective=objective if found else h_obj,
-            solution=found or heuristic,
+            objective=objective if improved else h_obj,
+            solution=found if found is not None else heuristic,
             runtime=time.perf_counter() - start,
             bound=bound,
-            source="cpsat" if found else "heuristic",
+            source="cpsat" if improved else "heuristic",
             heuristic_objective=h_obj,
             message=message,
         )
