@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import signal
@@ -132,6 +133,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         parent = Path(args.output).resolve().parent
         if not parent.is_dir():
             raise InputError(f"output directory {parent} does not exist")
+    if args.log:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     problem = load_problem(args.problem)
     incumbent = _Incumbent(args.output, args.quiet)
     time_limit = args.time_limit
@@ -343,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlsched",
         description="Schedules for ML computational graphs (MLSys 2026).",
     )
+    parser.add_argument(
+        "--version", action="version", version=f"mlsched {mlsched.__version__}"
+    )
     sub = parser.add_subparsers(
         dest="command", required=True, parser_class=_Parser
     )
@@ -385,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_search(so, "CP-SAT workers (default: number of cores)")
     so.add_argument(
-        "--log", action="store_true", help="show the CP-SAT search log"
+        "--log",
+        action="store_true",
+        help="show mlsched's progress messages and the CP-SAT search log",
     )
     _add_quiet(so)
     so.set_defaults(func=_cmd_solve)

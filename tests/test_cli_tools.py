@@ -246,3 +246,10 @@ def test_benchmark_bad_flags(tmp_path: Path, args: list[str]) -> None:
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    """Tests that ``mlsched --version`` prints the package version."""
+    done = run_cli("--version", cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"mlsched {mlsched.__version__}"
