@@ -224,6 +224,10 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         raise InputError(
             f"--time-scale must be positive, not {args.time_scale}"
         )
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise InputError(
+            f"--time-limit must be positive, not {args.time_limit}"
+        )
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, not {args.jobs}")
     jobs, workers = bench.plan_workers(args.jobs, args.workers)

@@ -237,6 +237,7 @@ def test_plan_workers(
         ["mlsys-2026-99"],  # unknown bundled instance
         ["--time-scale", "0"],  # no time
         ["--jobs", "0"],  # no jobs
+        ["--time-limit", "-1"],  # negative budget for every instance
         ["--method", "magic"],  # unknown method
     ],
 )
