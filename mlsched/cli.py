@@ -116,15 +116,20 @@ class _Incumbent:
             print(self.solution.to_json())
 
 
-def _cmd_solve(args: argparse.Namespace) -> int:
-    from mlsched.solve import solve
-
+def _check_search_args(args: argparse.Namespace) -> None:
+    """One-line errors for a non-positive time limit or worker count."""
     if args.time_limit is not None and not args.time_limit > 0:
         raise InputError(
             f"--time-limit must be positive, not {args.time_limit}"
         )
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, not {args.workers}")
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    from mlsched.solve import solve
+
+    _check_search_args(args)
     if args.output is not None:
         if not args.output:
             raise InputError("-o/--output needs a file path")
@@ -224,10 +229,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         raise InputError(
             f"--time-scale must be positive, not {args.time_scale}"
         )
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise InputError(
-            f"--time-limit must be positive, not {args.time_limit}"
-        )
+    _check_search_args(args)
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, not {args.jobs}")
     jobs, workers = bench.plan_workers(args.jobs, args.workers)
@@ -299,10 +301,7 @@ def _cmd_gap(args: argparse.Namespace) -> int:
     from mlsched.model.bounds import compute_floor, io_floor
     from mlsched.solve import solve
 
-    if not args.time_limit > 0:
-        raise InputError(
-            f"--time-limit must be positive, not {args.time_limit}"
-        )
+    _check_search_args(args)
     problem = load_problem(args.problem)
     naive = solve(problem, method="naive", rules=args.rules)
     heur = solve(problem, method="heuristic", rules=args.rules)

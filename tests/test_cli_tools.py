@@ -238,6 +238,7 @@ def test_plan_workers(
         ["--time-scale", "0"],  # no time
         ["--jobs", "0"],  # no jobs
         ["--time-limit", "-1"],  # negative budget for every instance
+        ["--workers", "0"],  # no CP-SAT workers
         ["--method", "magic"],  # unknown method
     ],
 )
