@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_cli
 
 Case = dict[str, Any]
 Corpus = tuple[Case, ...]
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m mlsched ARGS`` and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "mlsched", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def case_files(case: Case, tmp_path: Path) -> tuple[str, str]:
@@ -58,7 +47,7 @@ def test_valid_solution_exits_0_with_table(
     per-subgraph table ending in the expected total latency."""
     case = pick(corpus, lambda c: c["strict"]["valid"])
     problem, sol = case_files(case, tmp_path)
-    proc = run("evaluate", problem, sol)
+    proc = run_cli("evaluate", problem, sol)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     out = proc.stdout
@@ -78,7 +67,7 @@ def test_invalid_solution_exits_1_with_category(
         corpus, lambda c: c["strict"].get("category") == "out_of_memory"
     )
     problem, sol = case_files(case, tmp_path)
-    proc = run("evaluate", problem, sol)
+    proc = run_cli("evaluate", problem, sol)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.startswith("INVALID [out_of_memory] (strict): ")
     assert "exceeds capacity" in proc.stdout
@@ -89,7 +78,7 @@ def test_json_output(corpus: Corpus, tmp_path: Path) -> None:
     per-subgraph details of a valid schedule."""
     case = pick(corpus, lambda c: c["strict"]["valid"])
     problem, sol = case_files(case, tmp_path)
-    proc = run("evaluate", problem, sol, "--json")
+    proc = run_cli("evaluate", problem, sol, "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["valid"] is True
@@ -107,7 +96,7 @@ def test_json_output_of_invalid(corpus: Corpus, tmp_path: Path) -> None:
     the category and a null total latency."""
     case = pick(corpus, lambda c: not c["contest"]["valid"])
     problem, sol = case_files(case, tmp_path)
-    proc = run("evaluate", problem, sol, "--json", "--rules", "contest")
+    proc = run_cli("evaluate", problem, sol, "--json", "--rules", "contest")
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
     assert data["valid"] is False
@@ -124,12 +113,12 @@ def test_rules_contest_accepts_contest_only_schedule(
         c for c in corpus if c["contest"]["valid"] and not c["strict"]["valid"]
     )
     problem, sol = case_files(case, tmp_path)
-    contest = run("evaluate", problem, sol, "--rules", "contest")
+    contest = run_cli("evaluate", problem, sol, "--rules", "contest")
     assert contest.returncode == 0, contest.stdout + contest.stderr
     total = case["contest"]["total_latency"]
     assert "valid (contest):" in contest.stdout
     assert f"total latency {total:.1f}" in contest.stdout
-    strict = run("evaluate", problem, sol)
+    strict = run_cli("evaluate", problem, sol)
     assert strict.returncode == 1
     category = case["strict"]["category"]
     assert strict.stdout.startswith(f"INVALID [{category}] (strict)")
@@ -148,7 +137,7 @@ def test_rules_contest_accepts_contest_only_schedule(
 def test_bad_command_line_exits_2(args: list[str]) -> None:
     """Tests that a bad command line exits 2 with one 'error:' line on
     stderr and no traceback."""
-    proc = run(*args)
+    proc = run_cli(*args)
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, lines

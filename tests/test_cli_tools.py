@@ -5,27 +5,16 @@ from __future__ import annotations
 import builtins
 import json
 import struct
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_cli
 
 import mlsched
 from mlsched import bench, cli
 from mlsched.plot import DPI, FIGSIZE, PlotUnavailable, plot_schedule
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m mlsched ARGS`` with captured text output."""
-    return subprocess.run(
-        [sys.executable, "-m", "mlsched", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -53,7 +42,13 @@ def test_plot_writes_png_of_expected_size(
     pytest.importorskip("matplotlib")
     out = tmp_path / "schedule.png"
     done = run_cli(
-        "plot", "mlsys-2026-3", str(schedule), "-o", str(out), cwd=tmp_path
+        "plot",
+        "mlsys-2026-3",
+        str(schedule),
+        "-o",
+        str(out),
+        cwd=tmp_path,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert out.stat().st_size > 10_000
@@ -119,6 +114,7 @@ def test_plot_bad_output(
         "-o",
         str(tmp_path / output),
         cwd=tmp_path,
+        timeout=300,
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
@@ -145,7 +141,9 @@ def test_plot_refuses_invalid_schedule(tmp_path: Path) -> None:
         )
     )
     out = tmp_path / "x.png"
-    done = run_cli("plot", "example4", str(bad), "-o", str(out), cwd=tmp_path)
+    done = run_cli(
+        "plot", "example4", str(bad), "-o", str(out), cwd=tmp_path, timeout=300
+    )
     assert done.returncode == 1
     assert "out_of_memory" in done.stderr
     assert not out.exists()
@@ -158,7 +156,9 @@ def test_gap_report(tmp_path: Path) -> None:
     3276.8 (SPEC §9) against 6553.6 for one op per subgraph, so the best
     found beats naive by 2x.
     """
-    done = run_cli("gap", "example1", "--time-limit", "2", cwd=tmp_path)
+    done = run_cli(
+        "gap", "example1", "--time-limit", "2", cwd=tmp_path, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     text = done.stdout
     for label in (
@@ -194,6 +194,7 @@ def test_benchmark_matches_solve(tmp_path: Path) -> None:
         "--out",
         str(out),
         cwd=tmp_path,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert "geomean" in done.stdout
@@ -244,7 +245,7 @@ def test_plan_workers(
 )
 def test_benchmark_bad_flags(tmp_path: Path, args: list[str]) -> None:
     """Tests that bad benchmark flags are a one-line error with exit 2."""
-    done = run_cli("benchmark", *args, cwd=tmp_path)
+    done = run_cli("benchmark", *args, cwd=tmp_path, timeout=300)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
@@ -252,6 +253,6 @@ def test_benchmark_bad_flags(tmp_path: Path, args: list[str]) -> None:
 
 def test_version(tmp_path: Path) -> None:
     """Tests that ``mlsched --version`` prints the package version."""
-    done = run_cli("--version", cwd=tmp_path)
+    done = run_cli("--version", cwd=tmp_path, timeout=300)
     assert done.returncode == 0
     assert done.stdout.strip() == f"mlsched {mlsched.__version__}"

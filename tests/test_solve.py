@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import math
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 from generators import random_infeasible_problem, random_problem
 
 from mlsched import InputError, Solution, evaluate, load_problem
@@ -148,18 +147,6 @@ def test_problem_sources_agree(tmp_path: Path) -> None:
 
 
 # The command line ---------------------------------------------------------
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m mlsched ARGS`` in ``cwd``, capturing text output."""
-    return subprocess.run(
-        [sys.executable, "-m", "mlsched", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("rules", ["strict", "contest"])
