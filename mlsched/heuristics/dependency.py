@@ -126,6 +126,10 @@ class DependencyAnalyzer:
             anc[o] = mask
         return tuple(anc)
 
+    def in_order(self, ops: Iterable[int]) -> tuple[int, ...]:
+        """``ops`` sorted by :attr:`topological_order` (execution order)."""
+        return tuple(sorted(ops, key=self.rank.__getitem__))
+
     def is_convex(self, ops: Iterable[int]) -> bool:
         """Whether no path leaves the op set and comes back into it."""
         mask = desc = anc = 0
@@ -171,11 +175,10 @@ class DependencyAnalyzer:
         items 7-9 and the strict checks); the tensor on the edge becomes
         ephemeral.
         """
-        topo = self.rank
         return [
             (o, c, t)
             for o, c, t in self.edges()
-            if optimizer.best(sorted((o, c), key=topo.__getitem__)) is not None
+            if optimizer.best(self.in_order((o, c))) is not None
         ]
 
 

@@ -188,8 +188,7 @@ class ListScheduler:
 
     def choose(self, ops: Iterable[int]) -> Choice | None:
         """The optimizer's best choice for ``ops`` in topological order."""
-        rank = self.deps.rank
-        return self.optimizer.best(sorted(ops, key=rank.__getitem__))
+        return self.optimizer.best(self.deps.in_order(ops))
 
     # Stage 1: fusion -----------------------------------------------------
 
@@ -257,10 +256,7 @@ class ListScheduler:
             gid = chosen[0]
             for g in chosen:
                 del groups[g]
-            rank = self.deps.rank
-            groups[gid] = _Group(
-                tuple(sorted(ops, key=rank.__getitem__)), choice.latency
-            )
+            groups[gid] = _Group(self.deps.in_order(ops), choice.latency)
             for o in ops:
                 group_of[o] = gid
         return [g.ops for g in groups.values()]
@@ -272,15 +268,12 @@ class ListScheduler:
         other, than fused at ``fused``."""
         if len(merged) != 2:
             return False
-        rank = self.deps.rank
         a, b = (groups[g].ops for g in merged)
         for first, second in ((a, b), (b, a)):
             for t in self._retainable(first, second):
                 keep = frozenset([t])
                 head = self.optimizer.best(first, (), keep)
-                tail = self.optimizer.best(
-                    tuple(sorted(second, key=rank.__getitem__)), keep
-                )
+                tail = self.optimizer.best(second, keep)
                 if head and tail and head.latency + tail.latency < fused:
                     return True
         return False
@@ -361,7 +354,6 @@ class ListScheduler:
 
     def order(self, groups: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
         """Order the groups: retention affinity, then critical path."""
-        p = self.problem
         depth = self.deps.depth
         group_of = {o: i for i, g in enumerate(groups) for o in g}
         preds: list[set[int]] = [set() for _ in groups]
@@ -394,7 +386,6 @@ class ListScheduler:
                     ready.add(nxt)
         if len(order) != len(groups):  # pragma: no cover - fuse() forbids
             raise RuntimeError("cyclic group graph")
-        del p
         return [groups[i] for i in order]
 
     def _retainable(
@@ -438,10 +429,10 @@ class ListScheduler:
         """
         n = len(order)
         options: list[list[frozenset[int]]] = []
+        sizes = self.problem.sizes
         for i in range(n):
             if i + 1 < n:
                 cands = self._retainable(order[i], order[i + 1])
-                sizes = self.problem.sizes
                 cands = sorted(cands, key=lambda t: sizes[t])
                 cands = cands[:MAX_RETAIN_CANDIDATES]
             else:

@@ -96,7 +96,6 @@ class ColumnGenerator:
         self.max_columns = max_columns or 2000 + 20 * problem.num_ops
         # Set when a deadline cut enumeration short (more time would help).
         self.truncated = False
-        self.rank = self.deps.rank
         self._neighbours = self._links()
 
     def _links(self) -> list[set[int]]:
@@ -110,12 +109,9 @@ class ColumnGenerator:
                 nb[a].update(r for r in readers if r != a)
         return nb
 
-    def _sorted(self, ops: Iterable[int]) -> tuple[int, ...]:
-        return tuple(sorted(ops, key=self.rank.__getitem__))
-
     def cost(self, ops: Iterable[int]) -> Choice | None:
         """Best choice for a region without retention."""
-        return self.optimizer.best(self._sorted(ops))
+        return self.optimizer.best(self.deps.in_order(ops))
 
     def regions(
         self, seeds: Sequence[Sequence[int]] = (), deadline: float = 1e18
@@ -169,7 +165,7 @@ class ColumnGenerator:
                 if not layer:
                     break
         ranked = sorted(found, key=lambda r: -found[r] / max(1, len(r)))
-        return [self._sorted(r) for r in ranked]
+        return [self.deps.in_order(r) for r in ranked]
 
     def _saving(
         self, region: frozenset[int], single: dict[int, float]
