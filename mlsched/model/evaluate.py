@@ -142,10 +142,17 @@ def subgraph_violation(
     tuple or None
         ``(category, message)`` of the first broken rule.
     """
-    p = view.problem
-    bad_grain = _grain_violation(p, grain)
+    bad_grain = _grain_violation(view.problem, grain)
     if bad_grain is not None:
         return bad_grain
+    return _rule_violation(view, grain, rules)
+
+
+def _rule_violation(
+    view: SubgraphView, grain: Grain, rules: str
+) -> tuple[str, str] | None:
+    """:func:`subgraph_violation` after its granularity bounds."""
+    p = view.problem
     fusion = view.fusion_violation(grain)
     if fusion is not None:
         return "fusion_rule", fusion
@@ -266,7 +273,8 @@ def _check_subgraph_contest(
                     f"tensor {t} stays inside the subgraph but op {c} "
                     "outside it reads it",
                 )
-    local = subgraph_violation(view, grain, rules="contest")
+    # The granularity bounds were checked first, in the rules' order.
+    local = _rule_violation(view, grain, "contest")
     if local is not None:
         raise _Violation(*local)
     order = sol.traversal_orders[s]
