@@ -15,6 +15,7 @@ from mlsched.model import (
     evaluate,
     load_problem,
     load_solution,
+    lower_bound,
     subgraph_cost,
 )
 from mlsched.model.result import Result, SolveStatus
@@ -34,6 +35,7 @@ __all__ = [
     "evaluate",
     "load_problem",
     "load_solution",
+    "lower_bound",
     "solve",
     "subgraph_cost",
 ]

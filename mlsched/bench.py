@@ -45,6 +45,15 @@ class Row:
     runtime: float
     status: str
     source: str | None
+    lower_bound: float | None = None
+
+    @property
+    def proven_optimal(self) -> bool:
+        """Whether ours meets the proven lower bound."""
+        return (
+            self.lower_bound is not None
+            and self.latency <= self.lower_bound * (1 + 1e-9)
+        )
 
     @property
     def speedup(self) -> float:
@@ -112,6 +121,7 @@ def run_one(
         runtime=result.runtime,
         status=result.status.value,
         source=result.source,
+        lower_bound=result.lower_bound,
     )
 
 
@@ -196,6 +206,7 @@ def table(rows: Sequence[Row]) -> str:
         if r.best_published and round(r.latency) <= r.best_published
     )
     better = sum(1 for r in rows if r.latency < r.heuristic * (1 - 1e-9))
+    proven = sum(1 for r in rows if r.proven_optimal)
     lines.append(
         f"{'geomean':<14} {'':>4} {'':>13} {'':>13} {'':>13} {'':>13} "
         f"{'':>6} {geomean([r.speedup for r in rows]):7.3f} {'':>12} "
@@ -203,7 +214,8 @@ def table(rows: Sequence[Row]) -> str:
     )
     lines.append(
         f"{len(rows)} instances; at or below best published (rounded): "
-        f"{at_or_below}; strictly better than the heuristic: {better}"
+        f"{at_or_below}; strictly better than the heuristic: {better}; "
+        f"proven optimal (at the lower bound): {proven}"
     )
     return "\n".join(lines)
 
@@ -213,7 +225,13 @@ def save(rows: Sequence[Row], out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     records = [
-        {**asdict(r), "speedup": r.speedup, "ratio": r.ratio, "gap": r.gap}
+        {
+            **asdict(r),
+            "speedup": r.speedup,
+            "ratio": r.ratio,
+            "gap": r.gap,
+            "proven_optimal": r.proven_optimal,
+        }
         for r in rows
     ]
     write_json_atomic(out / "results.json", records)

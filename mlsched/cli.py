@@ -329,6 +329,9 @@ def _cmd_gap(args: argparse.Namespace) -> int:
     print(f"{'-' * 56}")
     if cpsat.bound is not None:
         print(f"{'CP-SAT bound (its columns)':<30} {cpsat.bound:>15,.1f}")
+    floor = heur.lower_bound
+    if floor is not None:
+        print(f"{'proven lower bound (all)':<30} {floor:>15,.1f}")
     print(f"{'compute floor':<30} {compute_floor(problem):>15,.1f}")
     print(f"{'I/O floor':<30} {io_floor(problem):>15,.1f}")
     print(f"{'-' * 56}")
@@ -339,6 +342,10 @@ def _cmd_gap(args: argparse.Namespace) -> int:
     if cpsat.bound is not None:
         gap = max(0.0, (heur.objective - cpsat.bound) / heur.objective)
         print(f"heuristic gap to the bound:  {gap:.2%}")
+    if floor is not None:
+        gap = max(0.0, (heur.objective - floor) / heur.objective)
+        proof = " (proven optimal)" if heur.proven_optimal else ""
+        print(f"heuristic gap to proven lb:  {gap:.2%}{proof}")
     print(f"speedup of best over naive:  {naive.objective / best:.3f}x")
     return EXIT_OK
 

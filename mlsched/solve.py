@@ -14,6 +14,7 @@ from mlsched.heuristics import (
     naive_schedule,
 )
 from mlsched.model import Problem, Solution, exact_objective, load_problem
+from mlsched.model.bounds import lower_bound
 from mlsched.model.io import Source
 from mlsched.model.result import Result, SolveStatus
 from mlsched.model.schedule import to_solution
@@ -66,7 +67,8 @@ def solve(
     -------
     Result
         Status, best solution, objective re-computed by ``evaluate``,
-        bound, gap and runtime.
+        bound, gap, the proven lower bound and runtime. The status is
+        ``OPTIMAL`` whenever the latency meets the proven lower bound.
 
     Raises
     ------
@@ -109,6 +111,7 @@ def solve(
             method, rules, time.perf_counter() - start, str(exc)
         )
     solution = to_solution(p, steps)
+    floor = lower_bound(p, rules)
     objective = exact_objective(p, solution, rules)
     if on_improvement is not None:
         on_improvement(solution, objective, None)
@@ -121,4 +124,4 @@ def solve(
         runtime=time.perf_counter() - start,
         source=method,
         heuristic_objective=objective if method == "heuristic" else None,
-    )
+    ).with_lower_bound(floor)

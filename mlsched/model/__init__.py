@@ -1,5 +1,6 @@
 """Problem and solution schemas, the exact evaluator and the cost oracle."""
 
+from mlsched.model.bounds import lower_bound
 from mlsched.model.cost import (
     TRAVERSALS,
     SubgraphCost,
@@ -44,6 +45,7 @@ __all__ = [
     "exact_objective",
     "load_problem",
     "load_solution",
+    "lower_bound",
     "reference_cost",
     "subgraph_cost",
     "subgraph_violation",

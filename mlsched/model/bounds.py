@@ -1,25 +1,29 @@
-"""Simple reference floors of a problem (SPEC §11)."""
+"""Floors and a proven lower bound on the latency of a problem."""
 
 from __future__ import annotations
 
 from mlsched.model.problem import Problem
 
 
+def native_tiles(problem: Problem, t: int) -> int:
+    """Fewest tiles a subgraph whose outputs have tensor t's shape runs."""
+    w_native, h_native = problem.native_granularity
+    return -(-problem.widths[t] // w_native) * -(
+        -problem.heights[t] // h_native
+    )
+
+
 def compute_floor(problem: Problem) -> float:
     """Sum of base cost times native output tiles over all ops.
 
     Not a strict lower bound in every case: an op computed on the grid of
-    a smaller subgraph output pays for fewer tiles.
+    a smaller subgraph output pays for fewer tiles (see
+    :func:`lower_bound`).
     """
-    w_native, h_native = problem.native_granularity
-    total = 0.0
-    for o, outs in enumerate(problem.outputs):
-        t = outs[0]
-        tiles = -(-problem.widths[t] // w_native) * -(
-            -problem.heights[t] // h_native
-        )
-        total += problem.base_costs[o] * tiles
-    return total
+    return sum(
+        problem.base_costs[o] * native_tiles(problem, outs[0])
+        for o, outs in enumerate(problem.outputs)
+    )
 
 
 def io_floor(problem: Problem) -> float:
@@ -28,3 +32,92 @@ def io_floor(problem: Problem) -> float:
         problem.sizes[t] for t in problem.graph_inputs | problem.graph_outputs
     )
     return moved / problem.slow_memory_bandwidth
+
+
+def can_pass_inside(
+    problem: Problem, rules: str, src: int, dst: int, t: int
+) -> bool:
+    """Whether some valid subgraph could hold tensor t, made by op ``src``,
+    as an ephemeral input of op ``dst``.
+
+    Only one fusion is ever out of reach: a Pointwise output fed to a
+    MatMul whose K is beyond a native tile side. With more than one
+    k-step that needs w (LHS) or h (RHS) >= K, and in the strict profile
+    one k-step needs k >= K_slicing with k <= k_native, which only a
+    tail with a small K allows (``dst`` then is its head).
+    """
+    p = problem
+    if p.is_matmul[src] or not p.is_matmul[dst]:
+        return True
+    k_op = p.k_op[dst]
+    w_native, h_native = p.native_granularity
+    lhs, rhs = p.inputs[dst]
+    if rules == "contest" or k_op <= p.k_native:
+        return True
+    if (t == lhs and k_op <= w_native) or (t == rhs and k_op <= h_native):
+        return True
+    return any(
+        p.is_matmul[c] and p.k_op[c] <= p.k_native
+        for u in p.outputs[dst]
+        for c in p.consumers[u]
+    )
+
+
+def lower_bound(problem: Problem, rules: str = "strict") -> float:
+    """A lower bound on the latency of every valid schedule.
+
+    Every cell costs at least its compute, and an op in a subgraph of n
+    tiles computes its base cost n times (its k-steps add up to one
+    tile's worth; SPEC §5.1). A subgraph has at least the native tile
+    count of its outputs' shape, so an op pays at least that of its own
+    output, unless the output is ephemeral. Then the grid comes from an
+    output further down a chain of ephemeral links, each one a fusion
+    some valid subgraph allows. And an output ephemeral in every
+    subgraph of the op has all its readers in subgraphs of the op (SPEC
+    §4 item 6), so the op pays at least the largest of their smallest
+    grids. Recomputation only adds compute.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    rules
+        ``"strict"`` or ``"contest"``.
+
+    Returns
+    -------
+    float
+        The bound; a schedule that reaches it is optimal.
+    """
+    p = problem
+    # reach[o]: fewest tiles of any subgraph holding op o.
+    reach: dict[int, int] = {}
+    for o in reversed(p.topological_order):
+        reach[o] = min(
+            min(
+                [native_tiles(p, t)]
+                + [
+                    reach[c]
+                    for c in p.consumers[t]
+                    if t not in p.graph_outputs
+                    and can_pass_inside(p, rules, o, c, t)
+                ]
+            )
+            for t in p.outputs[o]
+        )
+    total = 0.0
+    for o in range(p.num_ops):
+        tiles = []
+        for t in p.outputs[o]:
+            readers = p.consumers[t]
+            hidden = (
+                readers
+                and t not in p.graph_outputs
+                and all(can_pass_inside(p, rules, o, c, t) for c in readers)
+            )
+            own = native_tiles(p, t)
+            tiles.append(
+                min(own, max(reach[c] for c in readers)) if hidden else own
+            )
+        total += p.base_costs[o] * min(tiles)
+    return total

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -13,8 +13,10 @@ from mlsched.model.solution import Solution
 class SolveStatus(str, Enum):
     """How a solve ended.
 
-    ``OPTIMAL``: proven optimal over the model's columns. ``FEASIBLE``: a
-    valid schedule without a proof. ``INFEASIBLE``: no valid schedule can
+    ``OPTIMAL``: proven optimal, either over the model's columns (CP-SAT)
+    or outright, when the latency meets the proven lower bound (any
+    method; see ``Result.proven_optimal``). ``FEASIBLE``: a valid
+    schedule without a proof. ``INFEASIBLE``: no valid schedule can
     exist (e.g. an op fits at no granularity). ``UNKNOWN``: no schedule
     found in time. ``MODEL_INVALID``: the solver rejected its own model (a
     bug; the heuristic's schedule is returned if there is one).
@@ -47,8 +49,8 @@ class Result:
     runtime
         Wall-clock seconds.
     bound
-        A lower bound on the latency (for cpsat: over the enumerated
-        columns only), or ``None``.
+        CP-SAT's lower bound over the enumerated columns only (schedules
+        outside them may be better), or ``None``.
     source
         Which stage produced ``solution``: ``"heuristic"``, ``"naive"`` or
         ``"cpsat"``.
@@ -56,6 +58,9 @@ class Result:
         The list scheduler's latency, when it ran.
     message
         Why there is no solution, or other notes.
+    lower_bound
+        A proven lower bound on the latency of every valid schedule
+        (:func:`mlsched.model.bounds.lower_bound`), or ``None``.
     """
 
     status: SolveStatus
@@ -68,6 +73,7 @@ class Result:
     source: str | None = None
     heuristic_objective: float | None = None
     message: str = ""
+    lower_bound: float | None = None
 
     @classmethod
     def infeasible(
@@ -84,14 +90,31 @@ class Result:
             message=message,
         )
 
+    def with_lower_bound(self, lower_bound: float) -> Result:
+        """This result with ``lower_bound``, optimal if it meets it."""
+        result = replace(self, lower_bound=lower_bound)
+        if result.proven_optimal:
+            result = replace(result, status=SolveStatus.OPTIMAL)
+        return result
+
+    @property
+    def proven_optimal(self) -> bool:
+        """Whether the latency meets the proven lower bound."""
+        return (
+            self.lower_bound is not None
+            and self.solution is not None
+            and self.objective <= self.lower_bound * (1 + 1e-9)
+        )
+
+    @property
+    def lower_bound_gap(self) -> float | None:
+        """Relative gap ``(objective - lower_bound) / objective``."""
+        return _gap(self.objective, self.lower_bound)
+
     @property
     def gap(self) -> float | None:
         """Relative gap ``(objective - bound) / objective``, if known."""
-        if self.bound is None or not math.isfinite(self.objective):
-            return None
-        if self.objective <= 0:
-            return 0.0
-        return max(0.0, (self.objective - self.bound) / self.objective)
+        return _gap(self.objective, self.bound)
 
     @property
     def feasible(self) -> bool:
@@ -116,6 +139,13 @@ class Result:
             gap = self.gap
             gap_text = f" (gap {gap:.2%})" if gap is not None else ""
             lines.append(f"bound      {self.bound:,.1f}{gap_text}")
+        if self.lower_bound is not None and self.solution is not None:
+            proof = (
+                "met: the schedule is optimal"
+                if self.proven_optimal
+                else f"gap {self.lower_bound_gap:.2%}"
+            )
+            lines.append(f"proven lb  {self.lower_bound:,.1f} ({proof})")
         lines.append(f"runtime    {self.runtime:.2f} s")
         if self.message:
             lines.append(f"note       {self.message}")
@@ -131,6 +161,8 @@ class Result:
             "objective": self.objective if finite else None,
             "bound": self.bound,
             "gap": self.gap,
+            "lower_bound": self.lower_bound,
+            "proven_optimal": self.proven_optimal,
             "source": self.source,
             "heuristic_objective": self.heuristic_objective,
             "runtime": self.runtime,
@@ -139,3 +171,11 @@ class Result:
             ),
             "message": self.message,
         }
+
+
+def _gap(objective: float, bound: float | None) -> float | None:
+    if bound is None or not math.isfinite(objective):
+        return None
+    if objective <= 0:
+        return 0.0
+    return max(0.0, (objective - bound) / objective)

@@ -22,6 +22,7 @@ from mlsched.model import (
     evaluate,
     exact_objective,
 )
+from mlsched.model.bounds import lower_bound
 from mlsched.model.result import Result, SolveStatus
 from mlsched.model.schedule import Step, to_solution
 from mlsched.solver.columns import (
@@ -187,6 +188,7 @@ def solve_cpsat(
         )
     heuristic = to_solution(problem, steps)
     h_obj = exact_objective(problem, heuristic, rules)
+    floor = lower_bound(problem, rules)
     if on_improvement is not None:
         on_improvement(heuristic, h_obj, None)
 
@@ -209,8 +211,12 @@ def solve_cpsat(
             source="cpsat" if improved else "heuristic",
             heuristic_objective=h_obj,
             message=message,
-        )
+        ).with_lower_bound(floor)
 
+    if h_obj <= floor * (1 + 1e-9):
+        return outcome(
+            "the heuristic meets the proven lower bound", SolveStatus.OPTIMAL
+        )
     if left() <= 0.05:
         return outcome("no time left for CP-SAT", SolveStatus.FEASIBLE)
     generator = ColumnGenerator(problem, optimizer)

@@ -50,8 +50,13 @@ def check_result(problem: Any, result: Result, rules: str) -> float:
 
     Returns the evaluator's total latency.
     """
-    assert result.status is SolveStatus.FEASIBLE, result.message
     assert result.solution is not None
+    # Optimal only with a proof: the latency meets the proven lower bound.
+    assert result.status is (
+        SolveStatus.OPTIMAL if result.proven_optimal else SolveStatus.FEASIBLE
+    ), result.message
+    assert result.lower_bound is not None
+    assert result.lower_bound <= result.objective * (1 + 1e-9)
     ev = evaluate(problem, result.solution, rules)
     assert ev.valid, (ev.category, ev.message)
     assert ev.warnings == ()

@@ -81,8 +81,10 @@ def check_valid(problem: Any, result: Result, rules: str) -> float:
 def test_hand_derived_optimum(
     problem: Any, optimum: float, rules: str
 ) -> None:
-    """Tests that CP-SAT returns the hand-derived optimum, proves it, and
-    reports a bound no higher than it but within rounding of it."""
+    """Tests that CP-SAT returns the hand-derived optimum and proves it:
+    with a bound no higher than it but within rounding of it, or, where
+    the list schedule meets the proven lower bound (example3, whose
+    optimum is all compute), at once without searching."""
     result = solve(problem, method="cpsat", rules=rules, time_limit=5)
     latency = check_valid(problem, result, rules)
     assert math.isclose(latency, optimum, rel_tol=1e-9)
@@ -90,6 +92,12 @@ def test_hand_derived_optimum(
     assert result.heuristic_objective is not None
     improved = result.heuristic_objective > optimum * (1 + 1e-9)
     assert result.source == ("cpsat" if improved else "heuristic")
+    assert result.lower_bound is not None
+    assert result.lower_bound <= optimum * (1 + 1e-9)
+    if result.proven_optimal:
+        assert result.bound is None
+        assert result.message == "the heuristic meets the proven lower bound"
+        return
     assert result.bound is not None
     assert result.bound <= result.objective
     assert result.bound >= optimum * (1 - 1e-6)
@@ -249,3 +257,18 @@ def test_unknown_sat_parameter_rejected_without_time() -> None:
     """
     with pytest.raises(ValueError, match="bogus_param"):
         solve("example1", time_limit=0.01, bogus_param=1)
+
+
+@pytest.mark.parametrize("rules", RULES)
+def test_stops_at_once_when_the_heuristic_is_proven_optimal(
+    rules: str,
+) -> None:
+    """Tests that CP-SAT is not even built when the list schedule meets
+    the proven lower bound (example3: 4500 of pure compute)."""
+    result = solve("example3", method="cpsat", rules=rules, time_limit=60)
+    check_valid("example3", result, rules)
+    assert result.status is SolveStatus.OPTIMAL
+    assert result.proven_optimal
+    assert result.source == "heuristic"
+    assert result.bound is None
+    assert result.message == "the heuristic meets the proven lower bound"

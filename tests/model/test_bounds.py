@@ -1,0 +1,163 @@
+"""The proven lower bound, the floors and proven optimality."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlsched import evaluate, load_problem, solve
+from mlsched.model.bounds import compute_floor, io_floor, lower_bound
+from mlsched.model.result import SolveStatus
+
+PROFILES = ("strict", "contest")
+
+
+def problem(
+    shapes: list[tuple[int, int]],
+    ops: list[tuple[str, list[int], int, int]],
+    capacity: int = 200_000,
+) -> dict[str, Any]:
+    """A problem: tensors as (height, width); ops as (type, inputs,
+    output, base cost); bandwidth 10, native [128, 128]."""
+    return {
+        "widths": [w for _, w in shapes],
+        "heights": [h for h, _ in shapes],
+        "inputs": [ins for _, ins, _, _ in ops],
+        "outputs": [[out] for _, _, out, _ in ops],
+        "base_costs": [cost for _, _, _, cost in ops],
+        "op_types": [typ for typ, _, _, _ in ops],
+        "fast_memory_capacity": capacity,
+        "slow_memory_bandwidth": 10,
+        "native_granularity": [128, 128],
+    }
+
+
+# MatMul 0: T0 (128x128) @ T1 (128x512) -> T2 (128x512), 4 native tiles.
+# MatMul 1: T2 @ T3 (512x128) -> T4 (128x128), one tile.
+CHAIN = problem(
+    [(128, 128), (128, 512), (128, 512), (512, 128), (128, 128)],
+    [("MatMul", [0, 1], 2, 1000), ("MatMul", [2, 3], 4, 1000)],
+)
+# Pointwise 0: T0 (128x512) -> T1 (128x512), 4 tiles.
+# MatMul 1: T1 @ T2 (512x128) -> T3 (128x128), one tile; K = 512.
+PROLOGUE = problem(
+    [(128, 512), (128, 512), (512, 128), (128, 128)],
+    [("Pointwise", [0], 1, 100), ("MatMul", [1, 2], 3, 1000)],
+)
+# PROLOGUE, with MatMul 2: T3 @ T4 (128x128) -> T5 (128x128), K = 128.
+HEADED = problem(
+    [(128, 512), (128, 512), (512, 128), (128, 128), (128, 128), (128, 128)],
+    [
+        ("Pointwise", [0], 1, 100),
+        ("MatMul", [1, 2], 3, 1000),
+        ("MatMul", [3, 4], 5, 1000),
+    ],
+)
+# Pointwise 0: T0 (128x512) -> T1 (128x512), read by two MatMuls:
+# MatMul 1: T1 @ T2 (512x128) -> T3 (128x128), one tile;
+# MatMul 2: T1 @ T4 (512x256) -> T5 (128x256), two tiles.
+FORK = problem(
+    [(128, 512), (128, 512), (512, 128), (128, 128), (512, 256), (128, 256)],
+    [
+        ("Pointwise", [0], 1, 100),
+        ("MatMul", [1, 2], 3, 1000),
+        ("MatMul", [1, 4], 5, 1000),
+    ],
+)
+
+
+@pytest.mark.parametrize(
+    ("instance", "rules", "expected"),
+    [
+        ("example3", "strict", 4500.0),  # 3 one-tile ops of 1500
+        ("example3", "contest", 4500.0),  # the same in both profiles
+        (CHAIN, "strict", 2000.0),  # T2 hidden in a chain: T4's one tile
+        (CHAIN, "contest", 2000.0),  # the same in both profiles
+        (PROLOGUE, "strict", 1400.0),  # K 512 > 128: op 0 pays 4 tiles
+        (PROLOGUE, "contest", 1100.0),  # k may reach K: one tile
+        (HEADED, "strict", 2100.0),  # MatMul 1 a head, tail K 128: 1 tile
+        (FORK, "contest", 3200.0),  # op 0: the larger reader grid, 2
+        (FORK, "strict", 3400.0),  # no fusion: op 0 pays its 4 tiles
+    ],
+    ids=[
+        "example3-strict",
+        "example3-contest",
+        "chain-strict",
+        "chain-contest",
+        "prologue-strict",
+        "prologue-contest",
+        "headed-strict",
+        "fork-contest",
+        "fork-strict",
+    ],
+)
+def test_hand_derived_lower_bound(
+    instance: Any, rules: str, expected: float
+) -> None:
+    """Tests the lower bound against values derived by hand in the
+    table's comments (base cost times the fewest tiles each op can be
+    computed on)."""
+    assert lower_bound(load_problem(instance), rules) == expected
+
+
+def test_chain_bound_is_below_the_compute_floor_and_reachable() -> None:
+    """Tests that the chain's bound (2000) is below the compute floor
+    (4 x 1000 + 1000) and is no more than a valid fused schedule's
+    latency: [[0, 1]] at [128, 128, 128] runs T4's single tile."""
+    p = load_problem(CHAIN)
+    assert compute_floor(p) == 5000.0
+    solution = {
+        "subgraphs": [[0, 1]],
+        "granularities": [[128, 128, 128]],
+        "tensors_to_retain": [[]],
+        "traversal_orders": [None],
+        "subgraph_latencies": [0.0],
+    }
+    for rules in PROFILES:
+        ev = evaluate(p, solution, rules)
+        assert ev.valid, ev.message
+        assert lower_bound(p, rules) <= ev.total_latency
+
+
+@pytest.mark.parametrize("rules", PROFILES)
+def test_bound_holds_for_every_valid_corpus_schedule(
+    corpus: tuple[dict[str, Any], ...], problem_of: Any, rules: str
+) -> None:
+    """Tests that no valid corpus schedule (751 across both profiles,
+    recomputation among them) beats the lower bound."""
+    checked = 0
+    for case in corpus:
+        verdict = case[rules]
+        if not verdict["valid"]:
+            continue
+        p = problem_of(case["problem"])
+        bound = lower_bound(p, rules)
+        assert bound <= verdict["total_latency"] * (1 + 1e-9), case["id"]
+        checked += 1
+    assert checked > 300
+
+
+@pytest.mark.parametrize(
+    "name",
+    [f"mlsys-2026-{n}" for n in (17, 18, 19, 20, 21, 22, 24)],
+)
+def test_list_scheduler_is_proven_optimal_in_strict(name: str) -> None:
+    """Tests that on these benchmarks the strict list schedule meets the
+    lower bound, so the result says it is optimal (no schedule, from any
+    solver, can be better)."""
+    result = solve(name, method="heuristic")
+    assert result.proven_optimal
+    assert result.status is SolveStatus.OPTIMAL
+    assert result.lower_bound == pytest.approx(result.objective, rel=1e-9)
+
+
+@pytest.mark.parametrize("rules", PROFILES)
+def test_floors_of_example1(rules: str) -> None:
+    """Tests the floors of example1: ops of cost 1000 and 100 on one tile
+    each (1100, also the bound: nothing is smaller than a tile), and T0
+    plus T2 moved once: 32768 / 10."""
+    p = load_problem("example1")
+    assert compute_floor(p) == 1100.0
+    assert lower_bound(p, rules) == 1100.0
+    assert io_floor(p) == 3276.8
