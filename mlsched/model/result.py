@@ -50,7 +50,8 @@ class Result:
         Wall-clock seconds.
     bound
         CP-SAT's lower bound over the enumerated columns only (schedules
-        outside them may be better), or ``None``.
+        outside them may be better); the proven ``lower_bound`` when the
+        heuristic meets it and CP-SAT is skipped; else ``None``.
     source
         Which stage produced ``solution``: ``"heuristic"``, ``"naive"`` or
         ``"cpsat"``.

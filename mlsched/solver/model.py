@@ -215,7 +215,9 @@ def solve_cpsat(
 
     if h_obj <= floor * (1 + 1e-9):
         return outcome(
-            "the heuristic meets the proven lower bound", SolveStatus.OPTIMAL
+            "the heuristic meets the proven lower bound",
+            SolveStatus.OPTIMAL,
+            bound=floor,
         )
     if left() <= 0.05:
         return outcome("no time left for CP-SAT", SolveStatus.FEASIBLE)

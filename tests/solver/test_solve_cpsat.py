@@ -95,7 +95,7 @@ def test_hand_derived_optimum(
     assert result.lower_bound is not None
     assert result.lower_bound <= optimum * (1 + 1e-9)
     if result.proven_optimal:
-        assert result.bound is None
+        assert result.bound == result.lower_bound
         assert result.message == "the heuristic meets the proven lower bound"
         return
     assert result.bound is not None
@@ -270,5 +270,6 @@ def test_stops_at_once_when_the_heuristic_is_proven_optimal(
     assert result.status is SolveStatus.OPTIMAL
     assert result.proven_optimal
     assert result.source == "heuristic"
-    assert result.bound is None
+    assert result.bound == result.lower_bound == 4500.0
+    assert result.gap == 0.0
     assert result.message == "the heuristic meets the proven lower bound"
