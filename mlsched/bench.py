@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsched.model import load_problem, write_json_atomic
+from mlsched.model.bounds import meets
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +51,7 @@ class Row:
     @property
     def proven_optimal(self) -> bool:
         """Whether ours meets the proven lower bound."""
-        return (
-            self.lower_bound is not None
-            and self.latency <= self.lower_bound * (1 + 1e-9)
-        )
+        return meets(self.latency, self.lower_bound)
 
     @property
     def speedup(self) -> float:

@@ -342,10 +342,11 @@ def _cmd_gap(args: argparse.Namespace) -> int:
     if cpsat.bound is not None:
         gap = max(0.0, (heur.objective - cpsat.bound) / heur.objective)
         print(f"heuristic gap to the bound:  {gap:.2%}")
-    if floor is not None:
-        gap = max(0.0, (heur.objective - floor) / heur.objective)
+    if heur.lower_bound_gap is not None:
         proof = " (proven optimal)" if heur.proven_optimal else ""
-        print(f"heuristic gap to proven lb:  {gap:.2%}{proof}")
+        print(
+            f"heuristic gap to proven lb:  {heur.lower_bound_gap:.2%}{proof}"
+        )
     print(f"speedup of best over naive:  {naive.objective / best:.3f}x")
     return EXIT_OK
 

@@ -34,6 +34,11 @@ def io_floor(problem: Problem) -> float:
     return moved / problem.slow_memory_bandwidth
 
 
+def meets(latency: float, bound: float | None) -> bool:
+    """Whether ``latency`` reaches ``bound`` (up to rounding): optimal."""
+    return bound is not None and latency <= bound * (1 + 1e-9)
+
+
 def can_pass_inside(
     problem: Problem, rules: str, src: int, dst: int, t: int
 ) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
+from mlsched.model.bounds import meets
 from mlsched.model.solution import Solution
 
 
@@ -101,10 +102,8 @@ class Result:
     @property
     def proven_optimal(self) -> bool:
         """Whether the latency meets the proven lower bound."""
-        return (
-            self.lower_bound is not None
-            and self.solution is not None
-            and self.objective <= self.lower_bound * (1 + 1e-9)
+        return self.solution is not None and meets(
+            self.objective, self.lower_bound
         )
 
     @property

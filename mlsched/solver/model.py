@@ -22,7 +22,7 @@ from mlsched.model import (
     evaluate,
     exact_objective,
 )
-from mlsched.model.bounds import lower_bound
+from mlsched.model.bounds import lower_bound, meets
 from mlsched.model.result import Result, SolveStatus
 from mlsched.model.schedule import Step, to_solution
 from mlsched.solver.columns import (
@@ -213,7 +213,7 @@ def solve_cpsat(
             message=message,
         ).with_lower_bound(floor)
 
-    if h_obj <= floor * (1 + 1e-9):
+    if meets(h_obj, floor):
         return outcome(
             "the heuristic meets the proven lower bound",
             SolveStatus.OPTIMAL,
