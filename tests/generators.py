@@ -120,18 +120,27 @@ class _Builder:
             first = self.pick(self.existing())
         else:
             first = self.graph_input(rng.choice(SIDES), rng.choice(SIDES))
+        ins = self.same_shape_inputs(first, rng.choice((0, 0, 1, 1, 2)), 0.6)
+        self.add_op("Pointwise", ins, self.tensor(*self.shape(first)))
+
+    def same_shape_inputs(
+        self, first: int, extra: int, reuse: float
+    ) -> list[int]:
+        """``first`` and ``extra`` more distinct tensors of its shape, in
+        random order; each is an existing one with probability ``reuse``
+        (when there is one), else a new graph input."""
         width, height = self.shape(first)
         ins = [first]
-        for _ in range(rng.choice((0, 0, 1, 1, 2))):
+        for _ in range(extra):
             same = self.existing(
                 lambda t: self.shape(t) == (width, height) and t not in ins
             )
-            if same and rng.random() < 0.6:
+            if same and self.rng.random() < reuse:
                 ins.append(self.pick(same))
             else:
                 ins.append(self.graph_input(width, height))
-        rng.shuffle(ins)
-        self.add_op("Pointwise", ins, self.tensor(width, height))
+        self.rng.shuffle(ins)
+        return ins
 
 
 def _min_working_set(b: _Builder, o: int, side: int) -> int:
@@ -246,20 +255,10 @@ def random_infeasible_problem(rng: random.Random) -> dict[str, Any]:
     b = _build(rng, rng.randint(2, 8))
     pool = b.existing()
     first = b.pick(pool)
-    width, height = b.shape(first)
-    ins = [first]
-    for _ in range(rng.randint(3, 7)):
-        same = b.existing(
-            lambda t: b.shape(t) == (width, height) and t not in ins
-        )
-        if same and rng.random() < 0.5:
-            ins.append(b.pick(same))
-        else:
-            ins.append(b.graph_input(width, height))
-    rng.shuffle(ins)
+    ins = b.same_shape_inputs(first, rng.randint(3, 7), 0.5)
     # Insert the wide op anywhere after its inputs' producers: appending
     # keeps the DAG valid; op ids need not be topological anyway.
-    b.add_op("Pointwise", ins, b.tensor(width, height))
+    b.add_op("Pointwise", ins, b.tensor(*b.shape(first)))
     capacity = rng.randint(1, len(ins))
     native = rng.choice(NATIVES)
     return _to_dict(b, capacity, rng.randint(5, 100), native)
