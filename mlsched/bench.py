@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsched.model import load_problem, write_json_atomic
-from mlsched.model.bounds import meets
+from mlsched.model.bounds import meets, relative_gap
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +68,7 @@ class Row:
     @property
     def gap(self) -> float | None:
         """Relative gap of ours to the bound."""
-        if self.bound is None:
-            return None
-        return max(0.0, (self.latency - self.bound) / self.latency)
+        return relative_gap(self.latency, self.bound)
 
 
 def run_one(

@@ -26,6 +26,7 @@ from mlsched.model import (
     load_solution,
     write_json_atomic,
 )
+from mlsched.model.bounds import compute_floor, io_floor, relative_gap
 from mlsched.model.result import Result
 
 EXIT_OK, EXIT_INVALID, EXIT_BAD_INPUT = 0, 1, 2
@@ -106,8 +107,8 @@ class _Incumbent:
         if not self.quiet:
             elapsed = time.monotonic() - self.start
             text = f"[{elapsed:7.2f}s] incumbent {objective:,.1f}"
-            if bound is not None:
-                gap = max(0.0, (objective - bound) / objective)
+            gap = relative_gap(objective, bound)
+            if bound is not None and gap is not None:
                 text += f"  bound {bound:,.1f}  gap {gap:.2%}"
             print(text, file=sys.stderr, flush=True)
 
@@ -298,7 +299,6 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_gap(args: argparse.Namespace) -> int:
-    from mlsched.model.bounds import compute_floor, io_floor
     from mlsched.solve import solve
 
     _check_search_args(args)
@@ -339,8 +339,8 @@ def _cmd_gap(args: argparse.Namespace) -> int:
         f"heuristic gap to best found: "
         f"{(heur.objective - best) / heur.objective:.2%}"
     )
-    if cpsat.bound is not None:
-        gap = max(0.0, (heur.objective - cpsat.bound) / heur.objective)
+    gap = relative_gap(heur.objective, cpsat.bound)
+    if gap is not None:
         print(f"heuristic gap to the bound:  {gap:.2%}")
     if heur.lower_bound_gap is not None:
         proof = " (proven optimal)" if heur.proven_optimal else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from mlsched.model.problem import Problem
 
 
@@ -37,6 +39,15 @@ def io_floor(problem: Problem) -> float:
 def meets(latency: float, bound: float | None) -> bool:
     """Whether ``latency`` reaches ``bound`` (up to rounding): optimal."""
     return bound is not None and latency <= bound * (1 + 1e-9)
+
+
+def relative_gap(latency: float, bound: float | None) -> float | None:
+    """``(latency - bound) / latency`` (at least 0), if both are known."""
+    if bound is None or not math.isfinite(latency):
+        return None
+    if latency <= 0:
+        return 0.0
+    return max(0.0, (latency - bound) / latency)
 
 
 def can_pass_inside(

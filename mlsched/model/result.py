@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from mlsched.model.bounds import meets
+from mlsched.model.bounds import meets, relative_gap
 from mlsched.model.solution import Solution
 
 
@@ -109,12 +109,12 @@ class Result:
     @property
     def lower_bound_gap(self) -> float | None:
         """Relative gap ``(objective - lower_bound) / objective``."""
-        return _gap(self.objective, self.lower_bound)
+        return relative_gap(self.objective, self.lower_bound)
 
     @property
     def gap(self) -> float | None:
         """Relative gap ``(objective - bound) / objective``, if known."""
-        return _gap(self.objective, self.bound)
+        return relative_gap(self.objective, self.bound)
 
     @property
     def feasible(self) -> bool:
@@ -171,11 +171,3 @@ class Result:
             ),
             "message": self.message,
         }
-
-
-def _gap(objective: float, bound: float | None) -> float | None:
-    if bound is None or not math.isfinite(objective):
-        return None
-    if objective <= 0:
-        return 0.0
-    return max(0.0, (objective - bound) / objective)
