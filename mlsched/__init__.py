@@ -6,6 +6,7 @@ import time as _time
 # budget from here, the closest point to process start it can see.
 _STARTED = _time.perf_counter()
 
+from mlsched.generator import generate
 from mlsched.model import (
     Evaluation,
     InputError,
@@ -33,6 +34,7 @@ __all__ = [
     "SubgraphCost",
     "__version__",
     "evaluate",
+    "generate",
     "load_problem",
     "load_solution",
     "lower_bound",

@@ -351,6 +351,76 @@ def _cmd_gap(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from mlsched.generator import generate
+
+    dims = {
+        name: getattr(args, name)
+        for name in ("hidden", "seq", "heads", "kv_heads", "ffn", "experts")
+        if getattr(args, name) is not None
+    }
+    if args.cache is not None:
+        dims["cache"] = args.cache
+    try:
+        problem = generate(
+            args.family,
+            layers=args.layers,
+            ops=args.ops,
+            seed=args.seed,
+            preset=args.preset,
+            capacity=args.capacity,
+            bandwidth=args.bandwidth,
+            jitter=args.jitter,
+            **dims,
+        )
+    except ValueError as exc:
+        raise InputError(str(exc).splitlines()[0]) from None
+    data = problem.model_dump(mode="json")
+    if args.output is None:
+        print(json.dumps(data))
+    else:
+        write_json_atomic(args.output, data)
+        print(
+            f"{args.output}: {args.family}, {problem.num_ops} ops, "
+            f"{problem.num_tensors} tensors"
+        )
+    return EXIT_OK
+
+
+def _add_generate(sub: argparse._SubParsersAction[_Parser]) -> None:
+    from mlsched.generator import DEFAULT_PRESET, FAMILIES, PRESETS
+
+    ge = sub.add_parser(
+        "generate",
+        help="write a seeded, realistic ML graph in the contest format",
+        description="Generate a graph of a model family (shapes consistent "
+        "by construction, base costs proportional to work per native "
+        "tile).",
+    )
+    ge.add_argument("family", choices=FAMILIES)
+    ge.add_argument("-o", "--output", help="problem file (default: stdout)")
+    ge.add_argument("--layers", type=int, default=1, help="stacked blocks")
+    ge.add_argument(
+        "--ops", type=int, metavar="N", help="layers for at least N ops"
+    )
+    for name in ("hidden", "seq", "heads", "kv-heads", "ffn", "experts"):
+        ge.add_argument(f"--{name}", type=int, help=f"model {name}")
+    ge.add_argument("--cache", type=int, help="decode KV-cache length")
+    ge.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=DEFAULT_PRESET,
+        help=f"capacity/bandwidth preset (default {DEFAULT_PRESET})",
+    )
+    ge.add_argument("--capacity", type=int, help="fast memory, elements")
+    ge.add_argument("--bandwidth", type=float, help="elements per time unit")
+    ge.add_argument(
+        "--jitter", type=float, default=0.0, help="relative base-cost noise"
+    )
+    ge.add_argument("--seed", type=int, default=0, help="random seed")
+    ge.set_defaults(func=_cmd_generate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mlsched`` command."""
     parser = _Parser(
@@ -477,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_search(ga, "CP-SAT workers (default: number of cores)")
     ga.set_defaults(func=_cmd_gap)
+    _add_generate(sub)
     return parser
 
 
