@@ -10,9 +10,9 @@ from typing import Any
 from mlsched.heuristics import (
     GranularityOptimizer,
     Infeasible,
-    ListScheduler,
     naive_schedule,
 )
+from mlsched.heuristics.start import list_start
 from mlsched.model import Problem, Solution, exact_objective, load_problem
 from mlsched.model.bounds import lower_bound
 from mlsched.model.io import Source
@@ -98,21 +98,22 @@ def solve(
             **sat_params,
         )
     try:
-        optimizer = GranularityOptimizer(p, rules)
         if method == "naive":
             # The baseline's granularities are polished like the list
             # scheduler's, so that speedups over it are not flattered.
+            optimizer = GranularityOptimizer(p, rules)
             fine = GranularityOptimizer(p, rules, fine=True)
-            steps = naive_schedule(p, optimizer, fine)
+            solution = to_solution(p, naive_schedule(p, optimizer, fine))
+            floor = lower_bound(p, rules)
+            objective = exact_objective(p, solution, rules)
         else:
-            steps = ListScheduler(p, rules, optimizer).schedule()
+            begin = list_start(p, rules)
+            solution, objective = begin.solution, begin.objective
+            floor = begin.lower_bound
     except Infeasible as exc:
         return Result.infeasible(
             method, rules, time.perf_counter() - start, str(exc)
         )
-    solution = to_solution(p, steps)
-    floor = lower_bound(p, rules)
-    objective = exact_objective(p, solution, rules)
     if on_improvement is not None:
         on_improvement(solution, objective, None)
     return Result(

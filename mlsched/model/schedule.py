@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mlsched.model.cost import traversal_permutation, view_cost
+from mlsched.model.cost import (
+    TRAVERSALS,
+    traversal_permutation,
+    view_cost,
+)
 from mlsched.model.problem import Problem
 from mlsched.model.solution import Solution
 from mlsched.model.subgraph import Grain, SubgraphView
@@ -68,3 +72,37 @@ def to_solution(problem: Problem, steps: Sequence[Step]) -> Solution:
         traversal_orders=tuple(orders),
         subgraph_latencies=tuple(latencies),
     )
+
+
+def from_solution(problem: Problem, solution: Solution) -> list[Step] | None:
+    """The steps of a solution, or None if it has none as steps.
+
+    A solution is a list of steps when every traversal is a named order
+    of :data:`mlsched.model.TRAVERSALS` on its grid and the
+    granularities have three entries; the solution is not validated.
+    """
+    steps = []
+    retain_in: tuple[int, ...] = ()
+    for s, ops in enumerate(solution.subgraphs):
+        if len(solution.granularities[s]) != 3:
+            return None
+        grain = Grain.of(solution.granularities[s])
+        retain = tuple(solution.tensors_to_retain[s])
+        order = solution.traversal_orders[s]
+        name: str | None = "raster"
+        if order is not None:
+            view = SubgraphView(problem, tuple(ops), retain, retain_in)
+            nw, nh = view.grid(grain)
+            name = next(
+                (
+                    t
+                    for t in TRAVERSALS
+                    if traversal_permutation(t, nw, nh) == list(order)
+                ),
+                None,
+            )
+        if name is None:
+            return None
+        steps.append(Step(tuple(ops), grain, name, retain))
+        retain_in = retain
+    return steps

@@ -6,7 +6,8 @@ from mlsched.solver.columns import (
     refine,
     schedule_columns,
 )
-from mlsched.solver.model import ColumnModel, solve_cpsat
+from mlsched.solver.driver import solve_cpsat
+from mlsched.solver.model import ColumnModel
 from mlsched.solver.status import CPSAT_STATUS, to_status
 
 __all__ = [

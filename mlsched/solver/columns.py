@@ -132,7 +132,7 @@ class ColumnGenerator:
                 found[frozenset(group)] = math.inf
         order = sorted(range(p.num_ops), key=lambda o: -self.deps.depth[o])
         for seed in order:
-            if time.monotonic() > deadline:
+            if time.perf_counter() > deadline:
                 logger.info("region growth stopped by the time budget")
                 self.truncated = True
                 break
@@ -228,11 +228,11 @@ class ColumnGenerator:
                 p_of.setdefault(ops, []).append(t)
         sizes = p.sizes
         for ops in regions:
-            if time.monotonic() > deadline or len(out) >= self.max_columns:
+            if time.perf_counter() > deadline or len(out) >= self.max_columns:
                 logger.info(
                     "context enumeration stopped at %d columns", len(out)
                 )
-                self.truncated |= time.monotonic() > deadline
+                self.truncated |= time.perf_counter() > deadline
                 break
             # The smallest tensors are the likeliest to fit beside the
             # working set; a few per side keep the model small.
@@ -271,7 +271,7 @@ def refine(
     """Columns with their granularity re-chosen among fine tile sizes.
 
     Refines around each column's power-of-two choice, cheapest columns
-    per op first, until ``deadline`` (``time.monotonic()``); columns not
+    per op first, until ``deadline`` (``time.perf_counter()``); columns not
     reached keep their choice.
     """
     order = sorted(
@@ -280,7 +280,7 @@ def refine(
     )
     out = list(columns)
     for n, i in enumerate(order):
-        if time.monotonic() > deadline:
+        if time.perf_counter() > deadline:
             logger.info("refined %d of %d columns", n, len(columns))
             break
         col = columns[i]

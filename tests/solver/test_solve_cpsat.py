@@ -17,6 +17,7 @@ from generators import random_infeasible_problem
 from mlsched import Solution, evaluate, load_problem
 from mlsched.model.result import Result, SolveStatus
 from mlsched.solve import solve
+from mlsched.solver import solve_cpsat
 
 RULES = ("strict", "contest")
 SMALL_BENCHMARKS = [f"mlsys-2026-{i}" for i in range(1, 9)]
@@ -273,3 +274,41 @@ def test_stops_at_once_when_the_heuristic_is_proven_optimal(
     assert result.bound == result.lower_bound == 4500.0
     assert result.gap == 0.0
     assert result.message == "the heuristic meets the proven lower bound"
+
+
+def test_initial_solution_becomes_the_incumbent() -> None:
+    """Tests that a given schedule better than the list schedule is the
+    first incumbent: with no time for CP-SAT it is the result, marked as
+    the initial one, and it is reported before anything else."""
+    problem = load_problem("mlsys-2026-8")
+    better = solve(problem, method="cpsat", time_limit=3, num_workers=1)
+    assert better.solution is not None and better.source == "cpsat"
+    calls: list[float] = []
+    result = solve_cpsat(
+        problem,
+        time_limit=0.01,
+        initial_solution=better.solution,
+        on_improvement=lambda s, o, b: calls.append(o),
+    )
+    check_valid(problem, result, "strict")
+    assert result.source == "initial"
+    assert result.objective == better.objective
+    assert result.heuristic_objective is not None
+    assert calls == [result.heuristic_objective, better.objective]
+
+
+def test_invalid_initial_solution_is_ignored() -> None:
+    """Tests that an invalid initial schedule (one subgraph that
+    overflows fast memory) is ignored: the solve goes on from the list
+    schedule."""
+    problem = load_problem("example4")
+    bad = Solution(
+        subgraphs=((0,),),
+        granularities=((128, 128, 128),),  # out_of_memory (SPEC §9)
+        tensors_to_retain=((),),
+        traversal_orders=(None,),
+        subgraph_latencies=(0.0,),
+    )
+    result = solve_cpsat(problem, time_limit=2, initial_solution=bad)
+    check_valid(problem, result, "strict")
+    assert result.source in ("heuristic", "cpsat")

@@ -1,0 +1,262 @@
+"""The anytime solve: list-scheduler start, then rounds of CP-SAT.
+
+The driver owns the clock and the incumbent. Each round enumerates
+columns (regions in retention contexts) for a share of the time left,
+refines their granularities for another share, and searches the master
+model over them for the rest; a round that settles a truncated column
+set leaves time for another. Every deadline is an absolute
+``time.perf_counter()`` instant.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from mlsched.heuristics import GranularityOptimizer, Infeasible
+from mlsched.heuristics.start import Start, list_start
+from mlsched.model import Problem, Solution, evaluate
+from mlsched.model.bounds import meets
+from mlsched.model.result import Result, SolveStatus
+from mlsched.model.schedule import Step, from_solution
+from mlsched.solver.columns import (
+    Column,
+    ColumnGenerator,
+    refine,
+    schedule_columns,
+)
+from mlsched.solver.model import ColumnModel
+from mlsched.solver.sat import Improvement, SatSettings, solve_model
+
+logger = logging.getLogger(__name__)
+
+# Seconds kept back from the budget for decoding, evaluating and writing
+# the final schedule and for leaving the process.
+FINISH_MARGIN = 0.25
+# Shares of the remaining budget for enumerating columns, then for
+# refining their granularities.
+ENUMERATION_SHARE = 0.3
+REFINE_SHARE = 0.25
+# Below this many seconds a CP-SAT search is not worth starting.
+MIN_SEARCH = 0.05
+
+
+@dataclass
+class _Incumbent:
+    """The best schedule so far and where it came from."""
+
+    steps: list[Step] | None
+    solution: Solution
+    objective: float
+    source: str
+
+
+def solve_cpsat(
+    problem: Problem,
+    rules: str = "strict",
+    time_limit: float = 10.0,
+    num_workers: int | None = None,
+    seed: int = 0,
+    log: bool = False,
+    on_improvement: Improvement | None = None,
+    start: float | None = None,
+    initial_solution: Solution | None = None,
+    **sat_params: Any,
+) -> Result:
+    """List scheduler, then CP-SAT over enumerated columns, anytime.
+
+    See :func:`mlsched.solve` for the parameters. ``start`` is the
+    ``time.perf_counter()`` instant the budget counts from (default:
+    now); the result is returned by ``start + time_limit``.
+    ``initial_solution``, when valid and better than the list schedule,
+    is the first incumbent, and its subgraphs are columns.
+    """
+    start = time.perf_counter() if start is None else start
+    settings = SatSettings(num_workers, seed, log, dict(sat_params))
+    settings.check()
+    driver = _Driver(
+        problem,
+        rules,
+        start,
+        start + time_limit - FINISH_MARGIN,
+        settings,
+        on_improvement,
+    )
+    try:
+        begin = list_start(problem, rules, driver.deadline)
+    except Infeasible as exc:
+        return Result.infeasible(
+            "cpsat", rules, time.perf_counter() - start, str(exc)
+        )
+    return driver.run(begin, initial_solution)
+
+
+class _Driver:
+    """One anytime solve: the clock, the incumbent and the rounds."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        rules: str,
+        start: float,
+        deadline: float,
+        settings: SatSettings,
+        on_improvement: Improvement | None,
+    ) -> None:
+        self.problem = problem
+        self.rules = rules
+        self.start = start
+        self.deadline = deadline
+        self.settings = settings
+        self.on_improvement = on_improvement
+        self.rounds = 0
+
+    def left(self) -> float:
+        """Seconds left before the deadline."""
+        return self.deadline - time.perf_counter()
+
+    def run(self, begin: Start, initial: Solution | None) -> Result:
+        """The whole search from the list scheduler's start."""
+        self.begin = begin
+        self.best = _Incumbent(
+            list(begin.steps), begin.solution, begin.objective, "heuristic"
+        )
+        self._report()
+        required = schedule_columns(self.problem, begin.steps)
+        if initial is not None:
+            required += self._adopt(initial)
+        if meets(self.best.objective, begin.lower_bound):
+            return self._result(
+                f"the {self.best.source} meets the proven lower bound",
+                SolveStatus.OPTIMAL,
+                bound=begin.lower_bound,
+            )
+        if self.left() <= MIN_SEARCH:
+            return self._result(
+                "no time left for CP-SAT", SolveStatus.FEASIBLE
+            )
+        return self._rounds(required)
+
+    def _adopt(self, initial: Solution) -> list[Column]:
+        """Take a given schedule as incumbent if better; its columns."""
+        ev = evaluate(self.problem, initial, self.rules)
+        if not ev.valid:
+            logger.warning(
+                "initial schedule ignored: invalid [%s] %s",
+                ev.category,
+                ev.message,
+            )
+            return []
+        covered = [o for s in initial.subgraphs for o in s]
+        # A recomputed op has no form in the column model (each op is
+        # covered once there): the schedule is then an incumbent only.
+        steps = (
+            from_solution(self.problem, initial)
+            if len(covered) == len(set(covered))
+            else None
+        )
+        if ev.total_latency < self.best.objective * (1 - 1e-12):
+            self.best = _Incumbent(steps, initial, ev.total_latency, "initial")
+            self._report()
+        if steps is None:
+            return []
+        return schedule_columns(self.problem, steps)
+
+    def _report(self, bound: float | None = None) -> None:
+        if self.on_improvement is not None:
+            self.on_improvement(self.best.solution, self.best.objective, bound)
+
+    def _rounds(self, required: list[Column]) -> Result:
+        """Enumerate, refine and search until settled or out of time."""
+        p = self.problem
+        optimizer = self.begin.optimizer
+        generator = ColumnGenerator(p, optimizer)
+        fine = GranularityOptimizer(p, self.rules, fine=True)
+        seeds = [s.ops for s in self.begin.steps]
+        while True:
+            # Enumeration and refinement get shares of the time left; when
+            # CP-SAT settles a truncated column set early, another round
+            # enumerates further (cached searches make the repeat cheap).
+            self.rounds += 1
+            generator.truncated = False
+            enum_deadline = (
+                time.perf_counter() + ENUMERATION_SHARE * self.left()
+            )
+            regions = generator.regions(seeds, enum_deadline)
+            best_cols = (
+                schedule_columns(p, self.best.steps)
+                if self.best.steps is not None
+                else []
+            )
+            columns = generator.columns(
+                regions, required + best_cols, enum_deadline
+            )
+            refine_deadline = time.perf_counter() + REFINE_SHARE * self.left()
+            columns = refine(columns, fine, refine_deadline)
+            if self.left() <= MIN_SEARCH:
+                return self._result(
+                    "no time left for CP-SAT after column enumeration",
+                    SolveStatus.FEASIBLE,
+                )
+            status, bound = self._search(columns)
+            if status is SolveStatus.MODEL_INVALID:
+                return self._result("CP-SAT rejected the model", status)
+            if not (
+                status is SolveStatus.OPTIMAL
+                and generator.truncated
+                and self.left() > 0.5
+            ):
+                break
+        if status in (SolveStatus.INFEASIBLE, SolveStatus.UNKNOWN):
+            if status is SolveStatus.INFEASIBLE:
+                logger.error("CP-SAT found the hinted model infeasible")
+            status = SolveStatus.FEASIBLE
+        note = f"{len(columns)} columns, {self.rounds} round(s)"
+        if self.best.source != "cpsat":
+            note = f"CP-SAT did not improve on the {self.best.source} ({note})"
+        return self._result(note, status, bound)
+
+    def _search(
+        self, columns: list[Column]
+    ) -> tuple[SolveStatus, float | None]:
+        """One CP-SAT search over ``columns`` from the incumbent."""
+        cm = ColumnModel(self.problem, columns)
+        hint = self.best.steps or list(self.begin.steps)
+        cm.hint(hint)
+        logger.info(
+            "CP-SAT round %d: %d columns, %.2f s left",
+            self.rounds,
+            len(columns),
+            self.left(),
+        )
+        out = solve_model(
+            cm,
+            self.rules,
+            self.best.objective,
+            self.left(),
+            self.settings,
+            self.on_improvement,
+        )
+        if out.solution is not None and out.steps is not None:
+            self.best = _Incumbent(
+                out.steps, out.solution, out.objective, "cpsat"
+            )
+        return out.status, out.bound
+
+    def _result(
+        self, message: str, status: SolveStatus, bound: float | None = None
+    ) -> Result:
+        return Result(
+            status=status,
+            method="cpsat",
+            rules=self.rules,
+            objective=self.best.objective,
+            solution=self.best.solution,
+            runtime=time.perf_counter() - self.start,
+            bound=bound,
+            source=self.best.source,
+            heuristic_objective=self.begin.objective,
+            message=message,
+        ).with_lower_bound(self.begin.lower_bound)

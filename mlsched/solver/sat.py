@@ -1,0 +1,158 @@
+"""Running CP-SAT on a column model: parameters and the incumbent."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ortools.sat.python import cp_model
+
+from mlsched.model import Solution, evaluate
+from mlsched.model.result import SolveStatus
+from mlsched.model.schedule import Step, to_solution
+from mlsched.solver.model import ColumnModel
+from mlsched.solver.status import to_status
+
+logger = logging.getLogger(__name__)
+
+#: Called with each improving solution, its latency and the best bound.
+Improvement = Callable[[Solution, float, float | None], None]
+
+
+@dataclass(frozen=True)
+class SatSettings:
+    """How every CP-SAT search of one solve runs.
+
+    Attributes
+    ----------
+    num_workers
+        Search workers (``None``: the machine's cores).
+    seed
+        Random seed.
+    log
+        Show CP-SAT's search log.
+    params
+        Extra CP-SAT parameters, by name.
+    """
+
+    num_workers: int | None = None
+    seed: int = 0
+    log: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, params: Any, seconds: float) -> None:
+        """Fill CP-SAT parameters; unknown names raise ValueError."""
+        params.max_time_in_seconds = max(0.01, seconds)
+        params.num_workers = self.num_workers or os.cpu_count() or 1
+        params.random_seed = self.seed
+        params.log_search_progress = self.log
+        # CP-SAT's own SIGINT handler crashes when the search runs in a
+        # worker thread (as the CLI runs it); the callers handle signals.
+        params.catch_sigint_signal = False
+        for name, value in self.params.items():
+            if not hasattr(params, name):
+                raise ValueError(f"unknown CP-SAT parameter {name!r}")
+            setattr(params, name, value)
+
+    def check(self) -> None:
+        """Raise ValueError for an unknown CP-SAT parameter name."""
+        self.apply(cp_model.CpSolver().parameters, 1.0)
+
+
+class Incumbent(cp_model.CpSolverSolutionCallback):
+    """Keeps the best exactly re-evaluated schedule found by CP-SAT."""
+
+    def __init__(
+        self,
+        cm: ColumnModel,
+        rules: str,
+        objective: float,
+        on_improvement: Improvement | None,
+    ) -> None:
+        super().__init__()
+        self.cm = cm
+        self.rules = rules
+        self.objective = objective
+        self.solution: Solution | None = None
+        self.steps: list[Step] = []
+        self.on_improvement = on_improvement
+        self.lock = threading.Lock()
+        self.improvements = 0
+
+    def on_solution_callback(self) -> None:
+        steps = self.cm.decode(self.value)
+        solution = to_solution(self.cm.problem, steps)
+        ev = evaluate(self.cm.problem, solution, self.rules)
+        if not ev.valid:  # a modelling bug: never hand it out
+            logger.error(
+                "CP-SAT solution is invalid [%s] %s", ev.category, ev.message
+            )
+            return
+        with self.lock:
+            if ev.total_latency >= self.objective * (1 - 1e-12):
+                return
+            self.objective = ev.total_latency
+            self.solution = solution
+            self.steps = steps
+            self.improvements += 1
+        if self.on_improvement is not None:
+            bound = self.best_objective_bound / self.cm.scale
+            self.on_improvement(solution, ev.total_latency, bound)
+
+
+@dataclass(frozen=True)
+class ModelOutcome:
+    """What one CP-SAT search over a column model found.
+
+    Attributes
+    ----------
+    status
+        CP-SAT's status (OPTIMAL: optimal over the model's columns).
+    steps
+        The best schedule found that beats the given objective, or None.
+    solution
+        Its solution, or None.
+    objective
+        Its exact latency (the given objective when nothing beat it).
+    bound
+        CP-SAT's bound over the columns in latency units, less the
+        rounding slack; None when CP-SAT proved nothing.
+    """
+
+    status: SolveStatus
+    steps: list[Step] | None
+    solution: Solution | None
+    objective: float
+    bound: float | None
+
+
+def solve_model(
+    cm: ColumnModel,
+    rules: str,
+    objective: float,
+    seconds: float,
+    settings: SatSettings,
+    on_improvement: Improvement | None = None,
+) -> ModelOutcome:
+    """Search ``cm`` for ``seconds`` for schedules below ``objective``."""
+    solver = cp_model.CpSolver()
+    settings.apply(solver.parameters, seconds)
+    callback = Incumbent(cm, rules, objective, on_improvement)
+    status = to_status(solver.solve(cm.model, callback))
+    if status is SolveStatus.MODEL_INVALID:
+        logger.error("CP-SAT model invalid: %s", cm.model.validate())
+    bound = None
+    if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+        bound = max(0.0, solver.best_objective_bound / cm.scale - cm.slack)
+    found = callback.solution is not None
+    return ModelOutcome(
+        status=status,
+        steps=callback.steps if found else None,
+        solution=callback.solution,
+        objective=callback.objective,
+        bound=bound,
+    )
