@@ -1,8 +1,9 @@
-"""Benchmark runs over bundled instances, and their results table."""
+"""Benchmark runs over bundled instances and files, and their table."""
 
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import logging
 import math
@@ -10,16 +11,28 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from importlib import resources
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from mlsched.model import load_problem, write_json_atomic
+from mlsched.executors import Executor, LocalExecutor
+from mlsched.model import (
+    InputError,
+    Problem,
+    bundled_instances,
+    load_problem,
+    write_json_atomic,
+)
 from mlsched.model.bounds import meets, relative_gap
+from mlsched.model.io import natural_key
 
 logger = logging.getLogger(__name__)
+
+#: Seconds per instance without a contest limit or ``--time-limit``.
+DEFAULT_TIME_LIMIT = 10.0
+_GLOB_CHARS = frozenset("*?[")
 
 
 def reference() -> dict[str, dict[str, Any]]:
@@ -27,6 +40,67 @@ def reference() -> dict[str, dict[str, Any]]:
     ref = resources.files("mlsched") / "data" / "reference.json"
     data: dict[str, dict[str, Any]] = json.loads(ref.read_text())
     return data
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A batch instance: its name and where its problem comes from.
+
+    ``source`` is a bundled name when ``bundled``, else a file path.
+    """
+
+    name: str
+    source: str
+    bundled: bool
+
+
+def resolve(specs: Sequence[str]) -> list[Instance]:
+    """The instances named by bundled names, files, directories and globs.
+
+    A directory stands for every ``*.json`` file in it, a glob for every
+    file it matches; a file's instance is named after its stem.
+
+    Raises
+    ------
+    InputError
+        If a spec names nothing, or two different files share a name.
+    """
+    known = bundled_instances()
+    chosen: dict[str, Instance] = {}
+    for spec in specs:
+        for inst in _expand(spec, known):
+            seen = chosen.setdefault(inst.name, inst)
+            if seen.source != inst.source:
+                raise InputError(
+                    f"two instances named {inst.name!r}: {seen.source} and "
+                    f"{inst.source}"
+                )
+    return list(chosen.values())
+
+
+def _expand(spec: str, known: dict[str, str]) -> list[Instance]:
+    path = Path(spec)
+    if path.is_dir():
+        files = [p for p in path.glob("*.json") if p.is_file()]
+        if not files:
+            raise InputError(f"directory {spec} holds no *.json file")
+    elif path.is_file():
+        files = [path]
+    elif _GLOB_CHARS & set(spec):
+        files = [Path(p) for p in glob.glob(spec) if Path(p).is_file()]
+        if not files:
+            raise InputError(f"{spec}: no file matches")
+    else:
+        name = spec.removesuffix(".json")
+        if name not in known:
+            raise InputError(
+                f"{spec}: no such file, directory or bundled instance"
+            )
+        return [Instance(name, name, bundled=True)]
+    return [
+        Instance(p.stem, str(p), bundled=False)
+        for p in sorted(files, key=lambda p: natural_key(p.stem))
+    ]
 
 
 @dataclass(frozen=True)
@@ -71,58 +145,146 @@ class Row:
         return relative_gap(self.latency, self.bound)
 
 
-def run_one(
-    instance: str,
-    method: str,
-    rules: str,
-    time_limit: float | None,
-    num_workers: int | None,
-    seed: int,
-    out_dir: str | None,
-) -> Row:
-    """Solve one instance with ``method`` and the two baselines."""
+@dataclass(frozen=True)
+class Failure:
+    """An instance of the batch that gave no result, and why."""
+
+    instance: str
+    error: str
+
+
+class Task(NamedTuple):
+    """Everything one solve of a batch needs, picklable for any executor."""
+
+    instance: str
+    problem: Problem
+    method: str
+    rules: str
+    time_limit: float
+    num_workers: int | None
+    seed: int
+    best_published: float | None
+
+
+class Outcome(NamedTuple):
+    """What a task returns: its row or failure, and the schedule."""
+
+    result: Row | Failure
+    schedule: dict[str, Any] | None
+
+
+def run_one(task: Task) -> Outcome:
+    """Solve one task with its method and the two baselines.
+
+    Never raises for a bad instance: the failure is the outcome.
+    """
+    try:
+        return _solve_task(task)
+    except Exception as exc:  # one bad instance must not stop the batch
+        logger.exception("instance %s failed", task.instance)
+        text = str(exc).replace("\n", " ")
+        return Outcome(
+            Failure(task.instance, f"{type(exc).__name__}: {text}"), None
+        )
+
+
+def _solve_task(task: Task) -> Outcome:
     from mlsched.solve import solve
 
-    problem = load_problem(instance)
+    problem, rules = task.problem, task.rules
     naive = solve(problem, method="naive", rules=rules)
     heur = solve(problem, method="heuristic", rules=rules)
-    if method == "heuristic":
+    if task.method == "heuristic":
         result = heur
-    elif method == "naive":
+    elif task.method == "naive":
         result = naive
     else:
         result = solve(
             problem,
-            method=method,
+            method=task.method,
             rules=rules,
-            time_limit=time_limit,
-            num_workers=num_workers,
-            seed=seed,
+            time_limit=task.time_limit,
+            num_workers=task.num_workers,
+            seed=task.seed,
         )
-    if out_dir is not None and result.solution is not None:
-        path = Path(out_dir) / f"{instance}.{method}.{rules}.json"
-        write_json_atomic(path, result.solution.to_dict())
-    ref = reference().get(instance, {})
-    return Row(
-        instance=instance,
+    if result.solution is None or naive.solution is None:
+        failed = result if result.solution is None else naive
+        message = f"no schedule ({failed.status.value}): {failed.message}"
+        return Outcome(Failure(task.instance, message), None)
+    row = Row(
+        instance=task.instance,
         ops=problem.num_ops,
-        method=method,
+        method=task.method,
         rules=rules,
         naive=naive.objective,
         heuristic=heur.objective,
         latency=result.objective,
         bound=result.bound,
-        best_published=ref.get("best_published"),
-        time_limit=time_limit if method == "cpsat" else None,
+        best_published=task.best_published,
+        time_limit=task.time_limit if task.method == "cpsat" else None,
         runtime=result.runtime,
         status=result.status.value,
         source=result.source,
         lower_bound=result.lower_bound,
     )
+    return Outcome(row, result.solution.to_dict())
+
+
+def _tasks(
+    instances: Sequence[Instance],
+    method: str,
+    rules: str,
+    limits: Callable[[Instance], float],
+    num_workers: int | None,
+    seed: int,
+) -> tuple[list[Task], list[Failure]]:
+    """A task per loadable instance; a failure per unloadable one."""
+    ref = reference()
+    tasks: list[Task] = []
+    failures: list[Failure] = []
+    for inst in instances:
+        try:
+            problem = load_problem(inst.source)
+        except InputError as exc:
+            failures.append(Failure(inst.name, str(exc)))
+            continue
+        published = ref.get(inst.name, {}) if inst.bundled else {}
+        tasks.append(
+            Task(
+                inst.name,
+                problem,
+                method,
+                rules,
+                limits(inst),
+                num_workers,
+                seed,
+                published.get("best_published"),
+            )
+        )
+    return tasks, failures
+
+
+def time_limits(
+    time_scale: float = 1.0, time_limit: float | None = None
+) -> Callable[[Instance], float]:
+    """Each instance's budget: ``time_limit`` if given, else its contest
+    limit (SPEC §11) times ``time_scale``, else :data:`DEFAULT_TIME_LIMIT`.
+    """
+    ref = reference()
+
+    def limit(inst: Instance) -> float:
+        if time_limit is not None:
+            return time_limit
+        contest = ref.get(inst.name, {}).get("time_limit_s")
+        if inst.bundled and contest is not None:
+            return float(contest) * time_scale
+        return DEFAULT_TIME_LIMIT
+
+    return limit
 
 
 def run(
-    instances: Sequence[str],
+    instances: Sequence[Instance],
     method: str = "cpsat",
     rules: str = "strict",
     time_scale: float = 1.0,
@@ -131,42 +293,57 @@ def run(
     num_workers: int | None = None,
     seed: int = 0,
     out_dir: str | None = None,
-    progress: Callable[[int, int, Row], None] | None = None,
-) -> list[Row]:
-    """Run ``method`` over ``instances``, ``jobs`` processes at a time.
+    progress: Callable[[int, int, Row | Failure], None] | None = None,
+    executor: Executor | None = None,
+) -> list[Row | Failure]:
+    """Run ``method`` over ``instances`` on ``executor``.
 
-    Each instance gets ``time_limit`` seconds if given, else its contest
-    limit (SPEC §11) times ``time_scale``.
+    Parameters
+    ----------
+    instances
+        What to run (see :func:`resolve`).
+    executor
+        Where the solves run (default: ``jobs`` local processes). Each
+        task reserves ``num_workers`` CPUs (default 1).
+    out_dir
+        Where each instance's schedule is written as it arrives, as
+        ``<instance>.<method>.<rules>.json``.
+    progress
+        Called with (done, total, row or failure) as instances finish.
+
+    Returns
+    -------
+    list
+        A :class:`Row` or :class:`Failure` per instance, in input order.
+        A file that cannot be loaded or solved is a failure; the others
+        still run.
     """
-    ref = reference()
-    limits = {
-        name: (
-            time_limit
-            if time_limit is not None
-            else ref.get(name, {}).get("time_limit_s", 10) * time_scale
-        )
-        for name in instances
-    }
+    tasks, failures = _tasks(
+        instances,
+        method,
+        rules,
+        time_limits(time_scale, time_limit),
+        num_workers,
+        seed,
+    )
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-    args = [
-        (name, method, rules, limits[name], num_workers, seed, out_dir)
-        for name in instances
-    ]
-    rows: dict[str, Row] = {}
-    if jobs <= 1:
-        for i, a in enumerate(args):
-            rows[a[0]] = run_one(*a)
-            if progress:
-                progress(i + 1, len(args), rows[a[0]])
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(run_one, *a): a[0] for a in args}
-            for i, fut in enumerate(as_completed(futures)):
-                rows[futures[fut]] = fut.result()
-                if progress:
-                    progress(i + 1, len(args), rows[futures[fut]])
-    return [rows[name] for name in instances]
+    runner = executor if executor is not None else LocalExecutor(jobs)
+    finished = runner.map_unordered(run_one, tasks, num_workers or 1)
+    outcomes = chain(
+        (Outcome(f, None) for f in failures),
+        (outcome for _, outcome in finished),
+    )
+    results: dict[str, Row | Failure] = {}
+    for done, outcome in enumerate(outcomes, start=1):
+        name = outcome.result.instance
+        results[name] = outcome.result
+        if out_dir is not None and outcome.schedule is not None:
+            path = Path(out_dir) / f"{name}.{method}.{rules}.json"
+            write_json_atomic(path, outcome.schedule)
+        if progress:
+            progress(done, len(instances), outcome.result)
+    return [results[inst.name] for inst in instances]
 
 
 def geomean(values: Sequence[float]) -> float:
@@ -174,26 +351,21 @@ def geomean(values: Sequence[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def table(rows: Sequence[Row]) -> str:
-    """The results table with a geometric-mean row, as text."""
+def table(results: Sequence[Row | Failure]) -> str:
+    """The results table with a geometric-mean row, as text.
+
+    A failure gets a row of its own with its error, and counts in no
+    mean.
+    """
     head = (
         f"{'instance':<14} {'ops':>4} {'naive':>13} {'heuristic':>13} "
         f"{'ours':>13} {'bound':>13} {'gap':>6} {'speedup':>7} "
         f"{'best publ.':>12} {'ratio':>6} {'time s':>7}"
     )
     lines = [head, "-" * len(head)]
-    for r in rows:
-        bound = f"{r.bound:13.1f}" if r.bound is not None else f"{'-':>13}"
-        gap = f"{r.gap:6.2%}" if r.gap is not None else f"{'-':>6}"
-        best = (
-            f"{r.best_published:12,.0f}" if r.best_published else f"{'-':>12}"
-        )
-        ratio = f"{r.ratio:6.3f}" if r.ratio is not None else f"{'-':>6}"
-        lines.append(
-            f"{r.instance:<14} {r.ops:>4} {r.naive:13.1f} "
-            f"{r.heuristic:13.1f} {r.latency:13.1f} {bound} {gap} "
-            f"{r.speedup:7.3f} {best} {ratio} {r.runtime:7.2f}"
-        )
+    rows = [r for r in results if isinstance(r, Row)]
+    for r in results:
+        lines.append(_line(r))
     lines.append("-" * len(head))
     ratios = [r.ratio for r in rows if r.ratio is not None]
     at_or_below = sum(
@@ -203,37 +375,65 @@ def table(rows: Sequence[Row]) -> str:
     )
     better = sum(1 for r in rows if r.latency < r.heuristic * (1 - 1e-9))
     proven = sum(1 for r in rows if r.proven_optimal)
+    speedup = f"{geomean([r.speedup for r in rows]):7.3f}" if rows else "-"
     lines.append(
         f"{'geomean':<14} {'':>4} {'':>13} {'':>13} {'':>13} {'':>13} "
-        f"{'':>6} {geomean([r.speedup for r in rows]):7.3f} {'':>12} "
+        f"{'':>6} {speedup:>7} {'':>12} "
         + (f"{geomean(ratios):6.3f}" if ratios else f"{'-':>6}")
     )
+    failed = len(results) - len(rows)
     lines.append(
-        f"{len(rows)} instances; at or below best published (rounded): "
-        f"{at_or_below}; strictly better than the heuristic: {better}; "
+        f"{len(rows)} instances"
+        + (f" (and {failed} failed)" if failed else "")
+        + f"; at or below best published (rounded): {at_or_below}; "
+        f"strictly better than the heuristic: {better}; "
         f"proven optimal (at the lower bound): {proven}"
     )
     return "\n".join(lines)
 
 
-def save(rows: Sequence[Row], out_dir: str) -> None:
+def _line(r: Row | Failure) -> str:
+    if isinstance(r, Failure):
+        return f"{r.instance:<14} error: {r.error}"
+    bound = f"{r.bound:13.1f}" if r.bound is not None else f"{'-':>13}"
+    gap = f"{r.gap:6.2%}" if r.gap is not None else f"{'-':>6}"
+    best = f"{r.best_published:12,.0f}" if r.best_published else f"{'-':>12}"
+    ratio = f"{r.ratio:6.3f}" if r.ratio is not None else f"{'-':>6}"
+    return (
+        f"{r.instance:<14} {r.ops:>4} {r.naive:13.1f} "
+        f"{r.heuristic:13.1f} {r.latency:13.1f} {bound} {gap} "
+        f"{r.speedup:7.3f} {best} {ratio} {r.runtime:7.2f}"
+    )
+
+
+def _record(r: Row | Failure) -> dict[str, Any]:
+    """A row's JSON/CSV record; a failure's has only instance and error."""
+    if isinstance(r, Failure):
+        blank = dict.fromkeys(f.name for f in fields(Row))
+        return {**blank, **dict.fromkeys(_DERIVED), **asdict(r)}
+    return {
+        **asdict(r),
+        "speedup": r.speedup,
+        "ratio": r.ratio,
+        "gap": r.gap,
+        "proven_optimal": r.proven_optimal,
+        "error": None,
+    }
+
+
+_DERIVED = ("speedup", "ratio", "gap", "proven_optimal")
+
+
+def save(results: Sequence[Row | Failure], out_dir: str) -> None:
     """Write ``results.csv`` and ``results.json`` to ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    records = [
-        {
-            **asdict(r),
-            "speedup": r.speedup,
-            "ratio": r.ratio,
-            "gap": r.gap,
-            "proven_optimal": r.proven_optimal,
-        }
-        for r in rows
-    ]
+    records = [_record(r) for r in results]
     write_json_atomic(out / "results.json", records)
+    names = [f.name for f in fields(Row)] + [*_DERIVED, "error"]
     tmp = out / ".results.csv.tmp"
     with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(records[0]))
+        writer = csv.DictWriter(fh, fieldnames=names)
         writer.writeheader()
         writer.writerows(records)
     os.replace(tmp, out / "results.csv")

@@ -219,13 +219,10 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from mlsched import bench
-    from mlsched.model import benchmark_names, bundled_instances
+    from mlsched.executors import ExecutorUnavailable, make_executor
+    from mlsched.model import benchmark_names
 
-    instances = args.instances or benchmark_names()
-    known = bundled_instances()
-    for name in instances:
-        if name not in known:
-            raise InputError(f"unknown bundled instance {name!r}")
+    instances = bench.resolve(args.instances or benchmark_names())
     if args.time_scale <= 0:
         raise InputError(
             f"--time-scale must be positive, not {args.time_scale}"
@@ -233,12 +230,25 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     _check_search_args(args)
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, not {args.jobs}")
-    jobs, workers = bench.plan_workers(args.jobs, args.workers)
+    if args.executor == "ray":
+        jobs, workers = 0, args.workers or 1
+    else:
+        jobs, workers = bench.plan_workers(args.jobs, args.workers)
+    try:
+        executor = make_executor(args.executor, jobs, args.address)
+    except (ExecutorUnavailable, ValueError) as exc:
+        raise InputError(str(exc)) from None
 
-    def progress(done: int, total: int, row: bench.Row) -> None:
+    def progress(
+        done: int, total: int, row: bench.Row | bench.Failure
+    ) -> None:
+        text = (
+            f"error: {row.error}"
+            if isinstance(row, bench.Failure)
+            else f"{row.latency:,.1f} ({row.runtime:.1f} s)"
+        )
         print(
-            f"[{done}/{total}] {row.instance}: {row.latency:,.1f} "
-            f"({row.runtime:.1f} s)",
+            f"[{done}/{total}] {row.instance}: {text}",
             file=sys.stderr,
             flush=True,
         )
@@ -249,22 +259,27 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         rules=args.rules,
         time_scale=args.time_scale,
         time_limit=args.time_limit,
-        jobs=jobs,
         num_workers=workers,
         seed=args.seed,
         out_dir=args.out,
         progress=None if args.quiet else progress,
+        executor=executor,
+    )
+    where = (
+        f"{jobs} job(s) x {workers} worker(s)"
+        if args.executor == "local"
+        else f"ray, {workers} worker(s) per task"
     )
     print(
         f"method {args.method}, {args.rules} rules, time scale "
-        f"{args.time_scale}, {jobs} job(s) x {workers} worker(s), "
-        f"{bench.timestamp()}"
+        f"{args.time_scale}, {where}, {bench.timestamp()}"
     )
     print(bench.table(rows))
     if args.out:
         bench.save(rows, args.out)
         print(f"results in {args.out}/results.csv, results.json")
-    return EXIT_OK
+    failed = any(isinstance(r, bench.Failure) for r in rows)
+    return EXIT_INVALID if failed else EXIT_OK
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -481,12 +496,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     be = sub.add_parser(
         "benchmark",
-        help="run a method over bundled instances and print a table",
-        description="Run a method over bundled instances (default: the 24 "
-        "contest benchmarks) with their contest time limits.",
+        help="run a method over instances and print a table",
+        description="Run a method over bundled instances, problem files, "
+        "directories (every *.json inside) and globs (default: the 24 "
+        "contest benchmarks). Bundled benchmarks get their contest time "
+        "limits, other instances --time-limit (default 10 s). A file "
+        "that cannot be loaded or solved gets an error row. Exit 0 all "
+        "solved, 1 some failed, 2 bad arguments.",
     )
     be.add_argument(
-        "instances", nargs="*", help="bundled names (default: all 24)"
+        "instances",
+        nargs="*",
+        help="bundled names, files, directories or globs (default: the 24 "
+        "benchmarks)",
     )
     _add_method(be)
     _add_rules(be)
@@ -505,7 +527,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="one time limit for every instance instead",
     )
     be.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="parallel solves"
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="parallel local solves",
+    )
+    be.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local processes (default) or Ray tasks (pip install "
+        '"mlsched[ray]")',
+    )
+    be.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)",
     )
     _add_search(be, "CP-SAT workers per solve (default: cores / jobs)")
     be.add_argument(

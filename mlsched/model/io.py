@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -41,7 +42,7 @@ def bundled_instances() -> dict[str, str]:
         for entry in (root / folder).iterdir():
             if entry.name.endswith(".json"):
                 names[entry.name[: -len(".json")]] = f"{folder}/{entry.name}"
-    return dict(sorted(names.items(), key=lambda kv: _natural(kv[0])))
+    return dict(sorted(names.items(), key=lambda kv: natural_key(kv[0])))
 
 
 def benchmark_names() -> list[str]:
@@ -49,11 +50,10 @@ def benchmark_names() -> list[str]:
     return [n for n in bundled_instances() if n.startswith("mlsys-")]
 
 
-def _natural(name: str) -> tuple[str, int]:
-    head, _, tail = name.rpartition("-")
-    if tail.isdigit():
-        return head, int(tail)
-    return name, -1
+def natural_key(name: str) -> tuple[str | int, ...]:
+    """A sort key that puts ``g2`` before ``g10``: digit runs as numbers."""
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
 
 
 def _read(source: Source, what: str) -> tuple[Any, str]:

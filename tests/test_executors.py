@@ -1,0 +1,107 @@
+"""Tests of the local and Ray executors of batch runs."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import posixpath
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_bench import write_graphs
+
+from mlsched import bench, cli
+from mlsched.executors import LocalExecutor, RayExecutor
+
+#: Tasks for the executors: paths whose base names are x, y and z.
+PATHS = ["a/x", "b/y", "c/z"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_local_executor_runs_every_task(jobs: int) -> None:
+    """Tests that the local executor yields each task's result once."""
+    got = dict(LocalExecutor(jobs).map_unordered(posixpath.basename, PATHS, 1))
+    assert got == {0: "x", 1: "y", 2: "z"}
+
+
+def test_ray_missing_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tests that ``--executor ray`` without Ray is one line, exit 2."""
+    real_import = builtins.__import__
+
+    def no_ray(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    code = cli.main(["benchmark", "example1", "--executor", "ray"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_BAD_INPUT
+    assert err.strip() == (
+        "mlsched: error: the ray executor needs Ray: "
+        'pip install "mlsched[ray]"'
+    )
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """A local two-CPU Ray for the module's tests."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_ray_matches_local(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tests that Ray tasks give the local executor's latencies.
+
+    CP-SAT runs seeded on one worker per task and settles these 4-op
+    problems well within the limit, so both runs must agree exactly,
+    the malformed file being an error row in both.
+    """
+    folder = tmp_path / "graphs"
+    names = write_graphs(folder, 4)
+    common = [str(folder), "--time-limit", "5", "--workers", "1", "-q"]
+    local = tmp_path / "local"
+    remote = tmp_path / "ray"
+    assert cli.main(["benchmark", *common, "--out", str(local)]) == 1
+    assert (
+        cli.main(
+            ["benchmark", *common, "--executor", "ray", "--out", str(remote)]
+        )
+        == 1
+    )
+    capsys.readouterr()
+    want = json.loads((local / "results.json").read_text())
+    got = json.loads((remote / "results.json").read_text())
+    assert [r["instance"] for r in got] == ["broken", *names]
+    assert [r["latency"] for r in got] == [r["latency"] for r in want]
+    assert got[0]["error"] == want[0]["error"]
+    for name in names:
+        assert (remote / f"{name}.cpsat.strict.json").is_file()
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_ray_streams_in_completion_order() -> None:
+    """Tests that the Ray executor yields every task once, by index.
+
+    A pure-Python stdlib function: Ray workers cannot import the test
+    modules, and Ray cannot run builtins.
+    """
+    got = dict(RayExecutor().map_unordered(posixpath.basename, PATHS, cpus=1))
+    assert got == {0: "x", 1: "y", 2: "z"}
+
+
+def test_bench_run_defaults_to_local(tmp_path: Path) -> None:
+    """Tests that ``bench.run`` without an executor runs locally."""
+    write_graphs(tmp_path, 1, bad=False)
+    [row] = bench.run(bench.resolve([str(tmp_path)]), method="naive")
+    assert isinstance(row, bench.Row)
+    assert row.latency == row.naive
