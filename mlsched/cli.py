@@ -26,7 +26,12 @@ from mlsched.model import (
     load_solution,
     write_json_atomic,
 )
-from mlsched.model.bounds import compute_floor, io_floor, relative_gap
+from mlsched.model.bounds import (
+    compute_floor,
+    io_floor,
+    lower_bound,
+    relative_gap,
+)
 from mlsched.model.result import Result
 
 EXIT_OK, EXIT_INVALID, EXIT_BAD_INPUT = 0, 1, 2
@@ -87,8 +92,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 class _Incumbent:
     """The best schedule so far, written atomically as it improves."""
 
-    def __init__(self, output: str | None, quiet: bool) -> None:
+    def __init__(
+        self, output: str | None, quiet: bool, lower_bound: float | None
+    ) -> None:
         self.output = output
+        self.lower_bound = lower_bound
         self.quiet = quiet
         self.start = time.monotonic()
         self.solution: Solution | None = None
@@ -107,9 +115,13 @@ class _Incumbent:
         if not self.quiet:
             elapsed = time.monotonic() - self.start
             text = f"[{elapsed:7.2f}s] incumbent {objective:,.1f}"
-            gap = relative_gap(objective, bound)
-            if bound is not None and gap is not None:
-                text += f"  bound {bound:,.1f}  gap {gap:.2%}"
+            for name, value in (
+                ("column lb", bound),
+                ("proven lb", self.lower_bound),
+            ):
+                gap = relative_gap(objective, value)
+                if value is not None and gap is not None:
+                    text += f"  {name} {value:,.1f} (gap {gap:.2%})"
             print(text, file=sys.stderr, flush=True)
 
     def emit_stdout(self) -> None:
@@ -142,7 +154,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     if args.log:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     problem = load_problem(args.problem)
-    incumbent = _Incumbent(args.output, args.quiet)
+    incumbent = _Incumbent(
+        args.output, args.quiet, lower_bound(problem, args.rules)
+    )
     time_limit = args.time_limit
     if time_limit is not None:
         # The budget runs from process start, not from here.
@@ -207,7 +221,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
-    incumbent.improve(result.solution, result.objective, result.bound)
+    incumbent.improve(result.solution, result.objective, result.column_bound)
     if args.output is None:
         incumbent.emit_stdout()
         print(result.summary(), file=sys.stderr)
@@ -342,8 +356,10 @@ def _cmd_gap(args: argparse.Namespace) -> int:
     for label, value in rows:
         print(f"{label:<30} {value:>15,.1f} {value / best - 1:>9.2%}")
     print(f"{'-' * 56}")
-    if cpsat.bound is not None:
-        print(f"{'CP-SAT bound (its columns)':<30} {cpsat.bound:>15,.1f}")
+    if cpsat.column_bound is not None:
+        print(
+            f"{'column lb (CP-SAT columns)':<30} {cpsat.column_bound:>15,.1f}"
+        )
     floor = heur.lower_bound
     if floor is not None:
         print(f"{'proven lower bound (all)':<30} {floor:>15,.1f}")
@@ -354,9 +370,9 @@ def _cmd_gap(args: argparse.Namespace) -> int:
         f"heuristic gap to best found: "
         f"{(heur.objective - best) / heur.objective:.2%}"
     )
-    gap = relative_gap(heur.objective, cpsat.bound)
+    gap = relative_gap(heur.objective, cpsat.column_bound)
     if gap is not None:
-        print(f"heuristic gap to the bound:  {gap:.2%}")
+        print(f"heuristic gap to column lb:  {gap:.2%}")
     if heur.lower_bound_gap is not None:
         proof = " (proven optimal)" if heur.proven_optimal else ""
         print(

@@ -68,8 +68,8 @@ def test_heuristic_result_fields(rules: str) -> None:
     assert result.solution is not None
     assert math.isclose(result.objective, EXAMPLE3_LATENCY, rel_tol=1e-9)
     assert result.heuristic_objective == result.objective
-    assert result.bound is None
-    assert result.gap is None
+    assert result.column_bound is None
+    assert result.column_gap is None
     assert result.runtime > 0
     assert result.message == ""
     summary = result.summary()

@@ -14,20 +14,33 @@ from mlsched.model.solution import Solution
 class SolveStatus(str, Enum):
     """How a solve ended.
 
-    ``OPTIMAL``: proven optimal, either over the model's columns (CP-SAT)
-    or outright, when the latency meets the proven lower bound (any
-    method; see ``Result.proven_optimal``). ``FEASIBLE``: a valid
-    schedule without a proof. ``INFEASIBLE``: no valid schedule can
-    exist (e.g. an op fits at no granularity). ``UNKNOWN``: no schedule
-    found in time. ``MODEL_INVALID``: the solver rejected its own model (a
-    bug; the heuristic's schedule is returned if there is one).
+    ``OPTIMAL``: proven optimal over every valid schedule: the latency
+    meets the proven lower bound (any method; see
+    ``Result.proven_optimal``). ``COLUMN_OPTIMAL``: CP-SAT proved the
+    schedule optimal over the columns it enumerated; schedules outside
+    them may be better. ``FEASIBLE``: a valid schedule without a proof.
+    ``INFEASIBLE``: no valid schedule can exist (e.g. an op fits at no
+    granularity). ``UNKNOWN``: no schedule found in time.
+    ``MODEL_INVALID``: the solver rejected its own model (a bug; the
+    heuristic's schedule is returned if there is one).
     """
 
     OPTIMAL = "optimal"
+    COLUMN_OPTIMAL = "column_optimal"
     FEASIBLE = "feasible"
     INFEASIBLE = "infeasible"
     UNKNOWN = "unknown"
     MODEL_INVALID = "model_invalid"
+
+
+#: What a status proves, as the summary line says it.
+STATUS_NOTES = {
+    SolveStatus.OPTIMAL: " (proven over all valid schedules)",
+    SolveStatus.COLUMN_OPTIMAL: (
+        " (optimal over the enumerated columns only, not proven over all"
+        " schedules)"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -49,13 +62,13 @@ class Result:
         The best schedule found, or ``None``.
     runtime
         Wall-clock seconds.
-    bound
+    column_bound
         CP-SAT's lower bound over the enumerated columns only (schedules
         outside them may be better); the proven ``lower_bound`` when the
-        heuristic meets it and CP-SAT is skipped; else ``None``.
+        start schedule meets it and CP-SAT is skipped; else ``None``.
     source
         Which stage produced ``solution``: ``"heuristic"``, ``"naive"`` or
-        ``"cpsat"``.
+        ``"cpsat"``, or ``"initial"`` for a given initial schedule.
     heuristic_objective
         The list scheduler's latency, when it ran.
     message
@@ -71,7 +84,7 @@ class Result:
     objective: float
     solution: Solution | None
     runtime: float
-    bound: float | None = None
+    column_bound: float | None = None
     source: str | None = None
     heuristic_objective: float | None = None
     message: str = ""
@@ -112,9 +125,9 @@ class Result:
         return relative_gap(self.objective, self.lower_bound)
 
     @property
-    def gap(self) -> float | None:
-        """Relative gap ``(objective - bound) / objective``, if known."""
-        return relative_gap(self.objective, self.bound)
+    def column_gap(self) -> float | None:
+        """Relative gap ``(objective - column_bound) / objective``."""
+        return relative_gap(self.objective, self.column_bound)
 
     @property
     def feasible(self) -> bool:
@@ -125,7 +138,8 @@ class Result:
         """A short human-readable report."""
         lines = [
             f"method     {self.method} ({self.rules} rules)",
-            f"status     {self.status.value}",
+            f"status     {self.status.value}"
+            + STATUS_NOTES.get(self.status, ""),
         ]
         if self.solution is not None:
             lines.append(
@@ -135,17 +149,23 @@ class Result:
             )
         if self.heuristic_objective is not None and self.method == "cpsat":
             lines.append(f"heuristic  {self.heuristic_objective:,.1f}")
-        if self.bound is not None:
-            gap = self.gap
+        if self.column_bound is not None:
+            gap = self.column_gap
             gap_text = f" (gap {gap:.2%})" if gap is not None else ""
-            lines.append(f"bound      {self.bound:,.1f}{gap_text}")
+            lines.append(
+                f"column lb  {self.column_bound:,.1f}{gap_text} over the "
+                "enumerated columns only"
+            )
         if self.lower_bound is not None and self.solution is not None:
             proof = (
                 "met: the schedule is optimal"
                 if self.proven_optimal
                 else f"gap {self.lower_bound_gap:.2%}"
             )
-            lines.append(f"proven lb  {self.lower_bound:,.1f} ({proof})")
+            lines.append(
+                f"proven lb  {self.lower_bound:,.1f} ({proof}) over all "
+                "valid schedules"
+            )
         lines.append(f"runtime    {self.runtime:.2f} s")
         if self.message:
             lines.append(f"note       {self.message}")
@@ -159,8 +179,8 @@ class Result:
             "method": self.method,
             "rules": self.rules,
             "objective": self.objective if finite else None,
-            "bound": self.bound,
-            "gap": self.gap,
+            "column_bound": self.column_bound,
+            "column_gap": self.column_gap,
             "lower_bound": self.lower_bound,
             "proven_optimal": self.proven_optimal,
             "source": self.source,

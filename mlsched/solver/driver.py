@@ -204,7 +204,7 @@ class _Driver:
             if status is SolveStatus.MODEL_INVALID:
                 return self._result("CP-SAT rejected the model", status)
             if not (
-                status is SolveStatus.OPTIMAL
+                status is SolveStatus.COLUMN_OPTIMAL
                 and generator.truncated
                 and self.left() > 0.5
             ):
@@ -255,7 +255,7 @@ class _Driver:
             objective=self.best.objective,
             solution=self.best.solution,
             runtime=time.perf_counter() - self.start,
-            bound=bound,
+            column_bound=bound,
             source=self.best.source,
             heuristic_objective=self.begin.objective,
             message=message,

@@ -100,7 +100,9 @@ class Incumbent(cp_model.CpSolverSolutionCallback):
             self.steps = steps
             self.improvements += 1
         if self.on_improvement is not None:
-            bound = self.best_objective_bound / self.cm.scale
+            bound = max(
+                0.0, self.best_objective_bound / self.cm.scale - self.cm.slack
+            )
             self.on_improvement(solution, ev.total_latency, bound)
 
 
@@ -111,7 +113,8 @@ class ModelOutcome:
     Attributes
     ----------
     status
-        CP-SAT's status (OPTIMAL: optimal over the model's columns).
+        CP-SAT's status (COLUMN_OPTIMAL: optimal over the model's
+        columns).
     steps
         The best schedule found that beats the given objective, or None.
     solution
@@ -146,7 +149,7 @@ def solve_model(
     if status is SolveStatus.MODEL_INVALID:
         logger.error("CP-SAT model invalid: %s", cm.model.validate())
     bound = None
-    if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+    if status in (SolveStatus.COLUMN_OPTIMAL, SolveStatus.FEASIBLE):
         bound = max(0.0, solver.best_objective_bound / cm.scale - cm.slack)
     found = callback.solution is not None
     return ModelOutcome(

@@ -9,9 +9,10 @@ from ortools.sat.python import cp_model
 from mlsched.model.result import SolveStatus
 
 #: Every CP-SAT status and what it means for a column model whose hint is
-#: a feasible schedule. OPTIMAL is optimal over the enumerated columns.
+#: a feasible schedule. CP-SAT's OPTIMAL is optimal over the model's
+#: columns only.
 CPSAT_STATUS: dict[Any, SolveStatus] = {
-    cp_model.OPTIMAL: SolveStatus.OPTIMAL,
+    cp_model.OPTIMAL: SolveStatus.COLUMN_OPTIMAL,
     cp_model.FEASIBLE: SolveStatus.FEASIBLE,
     cp_model.INFEASIBLE: SolveStatus.INFEASIBLE,
     cp_model.UNKNOWN: SolveStatus.UNKNOWN,
