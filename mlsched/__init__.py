@@ -7,6 +7,7 @@ import time as _time
 _STARTED = _time.perf_counter()
 
 from mlsched.generator import generate
+from mlsched.importer import from_onnx
 from mlsched.model import (
     Evaluation,
     InputError,
@@ -34,6 +35,7 @@ __all__ = [
     "SubgraphCost",
     "__version__",
     "evaluate",
+    "from_onnx",
     "generate",
     "load_problem",
     "load_solution",

@@ -17,6 +17,7 @@ from types import FrameType
 from typing import NoReturn
 
 import mlsched
+from mlsched.importer import command as import_command
 from mlsched.model import (
     Evaluation,
     InputError,
@@ -32,7 +33,9 @@ from mlsched.model.bounds import (
     lower_bound,
     relative_gap,
 )
+from mlsched.model.problem import Problem
 from mlsched.model.result import Result
+from mlsched.names import load_names
 
 EXIT_OK, EXIT_INVALID, EXIT_BAD_INPUT = 0, 1, 2
 # Interpreter start-up before mlsched is imported, counted against the
@@ -47,13 +50,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def _fmt_ops(ops: Sequence[int], limit: int = 28) -> str:
-    text = ",".join(str(o) for o in ops)
+def _fmt_ops(
+    ops: Sequence[int],
+    limit: int = 28,
+    labels: Sequence[str] | None = None,
+) -> str:
+    text = ",".join(str(o) if labels is None else labels[o] for o in ops)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def format_evaluation(ev: Evaluation) -> str:
-    """A per-subgraph table and the total, as the CLI prints it."""
+def format_evaluation(
+    ev: Evaluation, labels: Sequence[str] | None = None
+) -> str:
+    """A per-subgraph table and the total, as the CLI prints it.
+
+    ``labels`` (one per op, e.g. from a names sidecar) replace op ids.
+    """
     if not ev.valid:
         return f"INVALID [{ev.category}] ({ev.rules}): {ev.message}"
     head = (
@@ -67,7 +79,7 @@ def format_evaluation(ev: Evaluation) -> str:
         grain = "[{},{},{}]".format(*r.granularity)
         ws = f"{c.working_set}/{r.capacity}"
         lines.append(
-            f"{r.index:>4} {_fmt_ops(r.ops):<28} {grain:<15} "
+            f"{r.index:>4} {_fmt_ops(r.ops, labels=labels):<28} {grain:<15} "
             f"{f'{nw * nh}x{c.k_steps}':>12} {ws:>17} {c.bottleneck:<7} "
             f"{c.latency:>14.1f}"
         )
@@ -80,12 +92,22 @@ def format_evaluation(ev: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def _op_labels(args: argparse.Namespace, problem: Problem) -> list[str] | None:
+    """Op labels from ``--names``, checked against the problem."""
+    if args.names is None:
+        return None
+    names = load_names(args.names).check(problem)
+    return [op.label for op in names.ops]
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    ev = evaluate(args.problem, args.solution, rules=args.rules)
+    problem = load_problem(args.problem)
+    labels = _op_labels(args, problem)
+    ev = evaluate(problem, args.solution, rules=args.rules)
     if args.json:
         print(json.dumps(ev.to_dict(), indent=2))
     else:
-        print(format_evaluation(ev))
+        print(format_evaluation(ev, labels))
     return EXIT_OK if ev.valid else EXIT_INVALID
 
 
@@ -308,10 +330,16 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         raise InputError(f"output directory {out.parent} does not exist")
     problem = load_problem(args.problem)
     solution = load_solution(args.solution)
+    labels = _op_labels(args, problem)
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
     try:
         ev = plot_schedule(
-            problem, solution, tmp, rules=args.rules, name=args.problem
+            problem,
+            solution,
+            tmp,
+            rules=args.rules,
+            name=args.problem,
+            labels=labels,
         )
     except PlotUnavailable as exc:
         print(f"mlsched: error: {exc}", file=sys.stderr)
@@ -477,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--json", action="store_true", help="print the verdict as JSON"
     )
+    _add_names(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
     so = sub.add_parser(
@@ -582,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", required=True, help="image file (.png, .svg, .pdf)"
     )
     _add_rules(pl)
+    _add_names(pl)
     pl.set_defaults(func=_cmd_plot)
 
     ga = sub.add_parser(
@@ -602,7 +632,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search(ga, "CP-SAT workers (default: number of cores)")
     ga.set_defaults(func=_cmd_gap)
     _add_generate(sub)
+
+    im = sub.add_parser(
+        "import",
+        help="import an ONNX model as a problem (needs mlsched[onnx])",
+        description="Map an ONNX model to a contest problem: MatMul/Gemm "
+        "to MatMuls (batched ones per batch slice), element-wise and "
+        "row-wise ops to Pointwise, layout ops folded; costs from a "
+        "device preset.",
+    )
+    import_command.add_arguments(im)
+    im.set_defaults(func=import_command.run)
     return parser
+
+
+def _add_names(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--names",
+        metavar="NAMES.json",
+        help="label ops with the names sidecar of mlsched import",
+    )
 
 
 def _add_method(parser: argparse.ArgumentParser) -> None:

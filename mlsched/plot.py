@@ -7,6 +7,7 @@ mlsched works without it.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from mlsched.model import Evaluation, Problem, Solution, evaluate
@@ -42,6 +43,7 @@ def plot_schedule(
     path: str | os.PathLike[str],
     rules: str = "strict",
     name: str | None = None,
+    labels: Sequence[str] | None = None,
 ) -> Evaluation:
     """Draw a valid schedule to ``path`` (PNG, SVG or PDF by extension).
 
@@ -50,7 +52,8 @@ def plot_schedule(
     fit. The bottom panel shows each subgraph's working set, split into
     the tensors retained into it and the rest, against the capacity. The
     title names the instance, the total latency and the compute and I/O
-    floors.
+    floors. ``labels`` (one per op, e.g. from a names sidecar) replace
+    the op ids on the bars.
 
     Returns
     -------
@@ -89,7 +92,9 @@ def plot_schedule(
         top.barh(
             0, width, left=start, height=0.8, color=colour, edgecolor="white"
         )
-        label = ",".join(str(o) for o in r.ops)
+        label = ",".join(
+            str(o) if labels is None else labels[o] for o in r.ops
+        )
         if width > total * 0.012 * max(1, len(label)) / 3:
             top.text(
                 start + width / 2,
