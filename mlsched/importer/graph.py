@@ -209,10 +209,10 @@ def _bind_inputs(model: Any, dims: Mapping[str, int], label: str) -> None:
                 dim.dim_value = dims[dim.dim_param]
                 continue
             what = (
-                f"dimension {dim.dim_param!r}; bind it with "
+                f"the unbound dimension {dim.dim_param!r}; bind it with "
                 f"{_hint(dim.dim_param)}"
                 if dim.HasField("dim_param")
-                else "an unknown dimension (no name to bind)"
+                else "of unknown size and has no name to bind"
             )
             raise InputError(
                 f"model {label}: input {value.name!r} axis {axis} is {what}"

@@ -125,7 +125,7 @@ class View(NamedTuple):
     def base_rect(self, rect: Rect) -> Rect | None:
         """``rect`` as a rectangle of the base matrix, if it is one."""
         if self.copies:
-            return None
+            return self._enumerated_rect(rect)
         base_cols = folded(self.base_shape)[1]
         row_starts = self._base_index(
             np.arange(rect.r0, rect.r1, dtype=np.int64) * folded(self.shape)[1]
@@ -147,16 +147,26 @@ class View(NamedTuple):
         base_rows, base_cols = folded(self.base_shape)
         if rect.rows * rect.cols > MAX_ENUMERATED:
             return Rect(0, base_rows, 0, base_cols)
+        return _bounding(self._elements(rect), base_cols)
+
+    def _enumerated_rect(self, rect: Rect) -> Rect | None:
+        # Copying views have no uniform strides: compare element by element.
+        if rect.rows * rect.cols > MAX_ENUMERATED:
+            return None
+        base_cols = folded(self.base_shape)[1]
+        elements = self._elements(rect)
+        box = _bounding(elements, base_cols)
+        grid = np.arange(box.r0, box.r1)[:, None] * base_cols + np.arange(
+            box.c0, box.c1
+        )
+        return box if np.array_equal(grid, elements) else None
+
+    def _elements(self, rect: Rect) -> np.ndarray:
+        """Base element index of every element of ``rect``, as a matrix."""
         rows = np.arange(rect.r0, rect.r1, dtype=np.int64)
         cols = np.arange(rect.c0, rect.c1, dtype=np.int64)
         flat = rows[:, None] * folded(self.shape)[1] + cols[None, :]
-        base_row, base_col = np.divmod(self._base_index(flat), base_cols)
-        return Rect(
-            int(base_row.min()),
-            int(base_row.max()) + 1,
-            int(base_col.min()),
-            int(base_col.max()) + 1,
-        )
+        return self._base_index(flat)
 
     def _base_index(self, flat: np.ndarray) -> np.ndarray:
         """Base element index of each row-major element index of shape."""
@@ -199,6 +209,16 @@ def _reshape_strides(
             out[k - 1] = out[k] * new[k]
         ni, oi = nj, oj
     return tuple(out)
+
+
+def _bounding(elements: np.ndarray, base_cols: int) -> Rect:
+    rows, cols = np.divmod(elements, base_cols)
+    return Rect(
+        int(rows.min()),
+        int(rows.max()) + 1,
+        int(cols.min()),
+        int(cols.max()) + 1,
+    )
 
 
 def cuts(extent: int, rects: list[Rect], axis: int) -> list[int]:
