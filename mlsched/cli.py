@@ -27,12 +27,7 @@ from mlsched.model import (
     load_solution,
     write_json_atomic,
 )
-from mlsched.model.bounds import (
-    compute_floor,
-    io_floor,
-    lower_bound,
-    relative_gap,
-)
+from mlsched.model.bounds import lower_bound, relative_gap
 from mlsched.model.problem import Problem
 from mlsched.model.result import Result
 from mlsched.names import load_names
@@ -356,57 +351,40 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_gap(args: argparse.Namespace) -> int:
-    from mlsched.solve import solve
+    from mlsched.gap import gap_report
 
     _check_search_args(args)
     problem = load_problem(args.problem)
-    naive = solve(problem, method="naive", rules=args.rules)
-    heur = solve(problem, method="heuristic", rules=args.rules)
-    cpsat = solve(
+    mine = None
+    if args.schedule is not None:
+        mine = evaluate(problem, load_solution(args.schedule), args.rules)
+        if not mine.valid:
+            print(
+                f"mlsched: your schedule is invalid [{mine.category}] "
+                f"({mine.rules}): {mine.message}",
+                file=sys.stderr,
+            )
+            return EXIT_INVALID
+    report = gap_report(
         problem,
-        method="cpsat",
+        args.problem,
         rules=args.rules,
         time_limit=args.time_limit,
         num_workers=args.workers,
         seed=args.seed,
+        mine=mine,
+        mine_label=f"yours ({Path(args.schedule).name})" if mine else "",
     )
-    if heur.solution is None:
-        print(f"mlsched: no schedule: {heur.message}", file=sys.stderr)
+    if report.heuristic.solution is None:
+        print(
+            f"mlsched: no schedule: {report.heuristic.message}",
+            file=sys.stderr,
+        )
         return EXIT_INVALID
-    best = min(r.objective for r in (naive, heur, cpsat))
-    rows = [
-        ("naive (one op per subgraph)", naive.objective),
-        ("list scheduler", heur.objective),
-        (f"CP-SAT ({args.time_limit:g} s)", cpsat.objective),
-    ]
-    print(f"{args.problem} ({args.rules} rules, {problem.num_ops} ops)")
-    print(f"{'schedule':<30} {'latency':>15} {'vs best':>9}")
-    for label, value in rows:
-        print(f"{label:<30} {value:>15,.1f} {value / best - 1:>9.2%}")
-    print(f"{'-' * 56}")
-    if cpsat.column_bound is not None:
-        print(
-            f"{'column lb (CP-SAT columns)':<30} {cpsat.column_bound:>15,.1f}"
-        )
-    floor = heur.lower_bound
-    if floor is not None:
-        print(f"{'proven lower bound (all)':<30} {floor:>15,.1f}")
-    print(f"{'compute floor':<30} {compute_floor(problem):>15,.1f}")
-    print(f"{'I/O floor':<30} {io_floor(problem):>15,.1f}")
-    print(f"{'-' * 56}")
-    print(
-        f"heuristic gap to best found: "
-        f"{(heur.objective - best) / heur.objective:.2%}"
-    )
-    gap = relative_gap(heur.objective, cpsat.column_bound)
-    if gap is not None:
-        print(f"heuristic gap to column lb:  {gap:.2%}")
-    if heur.lower_bound_gap is not None:
-        proof = " (proven optimal)" if heur.proven_optimal else ""
-        print(
-            f"heuristic gap to proven lb:  {heur.lower_bound_gap:.2%}{proof}"
-        )
-    print(f"speedup of best over naive:  {naive.objective / best:.3f}x")
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.text())
     return EXIT_OK
 
 
@@ -617,8 +595,10 @@ def build_parser() -> argparse.ArgumentParser:
     ga = sub.add_parser(
         "gap",
         help="quality-gap report: naive, heuristic, CP-SAT, bound, floors",
-        description="How far the list scheduler is from the best schedule "
-        "found and from the CP-SAT bound.",
+        description="How far the list scheduler, or your schedule "
+        "(--schedule), is from the best schedule found, the CP-SAT bound "
+        "and the proven lower bound. Exit 0, 1 for an invalid schedule "
+        "(with its category), 2 for bad input.",
     )
     ga.add_argument("problem", help="problem JSON path or bundled name")
     _add_rules(ga)
@@ -630,6 +610,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="CP-SAT budget in seconds (default 10)",
     )
     _add_search(ga, "CP-SAT workers (default: number of cores)")
+    ga.add_argument(
+        "--schedule",
+        metavar="FILE",
+        help="your schedule (contest JSON): report its latency, gaps and "
+        "per-subgraph breakdown instead of the list scheduler's",
+    )
+    ga.add_argument(
+        "--json", action="store_true", help="print the report as JSON"
+    )
     ga.set_defaults(func=_cmd_gap)
     _add_generate(sub)
 

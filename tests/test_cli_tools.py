@@ -172,7 +172,7 @@ def test_gap_report(tmp_path: Path) -> None:
     ):
         assert label in text
     assert "proven lower bound (all)               1,100.0" in text
-    assert "heuristic gap to proven lb:  66.43%" in text
+    assert "heuristic gap to proven lb:    66.43%" in text
     assert "6,553.6" in text
     assert "3,276.8" in text
     assert "2.000x" in text
