@@ -171,6 +171,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     if args.log:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     problem = load_problem(args.problem)
+    initial = None if args.initial is None else load_solution(args.initial)
     incumbent = _Incumbent(
         args.output, args.quiet, lower_bound(problem, args.rules)
     )
@@ -193,6 +194,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 log=args.log,
                 on_improvement=incumbent.improve,
+                initial_solution=initial,
             )
             results.append(result)
         except BaseException as exc:  # reported by the main thread
@@ -509,6 +511,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="wall-clock budget in seconds for cpsat (default 10)",
     )
     _add_search(so, "CP-SAT workers (default: number of cores)")
+    so.add_argument(
+        "--initial",
+        metavar="FILE",
+        help="a schedule to start from (valid under --rules); the result "
+        "is never worse than it",
+    )
     so.add_argument(
         "--log",
         action="store_true",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from mlsched.heuristics import (
@@ -13,7 +14,15 @@ from mlsched.heuristics import (
     naive_schedule,
 )
 from mlsched.heuristics.start import list_start
-from mlsched.model import Problem, Solution, exact_objective, load_problem
+from mlsched.model import (
+    InputError,
+    Problem,
+    Solution,
+    evaluate,
+    exact_objective,
+    load_problem,
+    load_solution,
+)
 from mlsched.model.bounds import lower_bound
 from mlsched.model.io import Source
 from mlsched.model.result import Result, SolveStatus
@@ -37,6 +46,7 @@ def solve(
     seed: int = 0,
     log: bool = False,
     on_improvement: ImprovementCallback | None = None,
+    initial_solution: Source | Solution | None = None,
     **sat_params: Any,
 ) -> Result:
     """Find a schedule.
@@ -60,6 +70,11 @@ def solve(
         Show the CP-SAT search log.
     on_improvement
         Called with every improving solution (for anytime writers).
+    initial_solution
+        A schedule to start from (a :class:`Solution`, path or dict),
+        valid under ``rules``. The result is never worse than it; with
+        ``"cpsat"`` it is the first incumbent if better than the list
+        schedule, and its subgraphs become columns of the model.
     **sat_params
         Extra CP-SAT parameters, by name.
 
@@ -73,7 +88,9 @@ def solve(
     Raises
     ------
     InputError
-        If the problem is malformed.
+        If the problem or the initial schedule is malformed, or the
+        initial schedule is invalid under ``rules`` (the message names
+        the category).
     ValueError
         For an unknown method or rule profile.
     """
@@ -83,6 +100,7 @@ def solve(
     if rules not in RULES:
         raise ValueError(f"rules must be one of {RULES}, not {rules!r}")
     p = load_problem(problem)
+    initial = _valid_initial(p, initial_solution, rules)
     if method == "cpsat":
         from mlsched.solver import solve_cpsat
 
@@ -95,8 +113,62 @@ def solve(
             log=log,
             on_improvement=on_improvement,
             start=start,
+            initial_solution=initial,
             **sat_params,
         )
+    result = _solve_list(p, method, rules, start, on_improvement)
+    if initial is None:
+        return result
+    return _keep_better(p, result, initial, on_improvement)
+
+
+def _valid_initial(
+    p: Problem, source: Source | Solution | None, rules: str
+) -> Solution | None:
+    """The initial schedule, loaded and checked under ``rules``."""
+    if source is None:
+        return None
+    initial = load_solution(source)
+    ev = evaluate(p, initial, rules)
+    if not ev.valid:
+        raise InputError(
+            f"initial schedule is invalid under {rules} rules "
+            f"[{ev.category}]: {ev.message}"
+        )
+    return initial
+
+
+def _keep_better(
+    p: Problem,
+    result: Result,
+    initial: Solution,
+    on_improvement: ImprovementCallback | None,
+) -> Result:
+    """``result``, or the initial schedule where that is better."""
+    objective = exact_objective(p, initial, result.rules)
+    if result.solution is not None and result.objective <= objective:
+        return result
+    if on_improvement is not None:
+        on_improvement(initial, objective, None)
+    better = replace(
+        result,
+        status=SolveStatus.FEASIBLE,
+        objective=objective,
+        solution=initial,
+        source="initial",
+        message=f"the initial schedule beats the {result.method} schedule",
+    )
+    return better.with_lower_bound(lower_bound(p, result.rules))
+
+
+def _solve_list(
+    p: Problem,
+    method: str,
+    rules: str,
+    start: float,
+    on_improvement: ImprovementCallback | None,
+) -> Result:
+    """The naive or list schedule, without CP-SAT."""
     try:
         if method == "naive":
             # The baseline's granularities are polished like the list
