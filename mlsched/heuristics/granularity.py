@@ -15,7 +15,7 @@ from mlsched.model import (
     view_cost,
 )
 from mlsched.model.cost import traversal_matters
-from mlsched.model.subgraph import Kind
+from mlsched.model.subgraph import Kind, shape_signature
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,9 @@ class GranularityOptimizer:
             tuple[tuple[int, ...], frozenset[int], frozenset[int]],
             Choice | None,
         ] = {}
-        self._near: dict[object, Choice | None] = {}
+        # Keyed by shape signature: the many identical layers of a real
+        # model share one search per distinct subgraph.
+        self._by_shape: dict[object, Choice | None] = {}
         self.searches = 0
 
     def best(
@@ -134,16 +136,15 @@ class GranularityOptimizer:
             refines a power-of-two choice among the sizes in between.
         """
         key = (tuple(ops), frozenset(retain_in), frozenset(retain_out))
-        if around is not None:
-            near = (key, around)
-            if near not in self._near:
-                view = SubgraphView(self.problem, key[0], key[2], key[1])
-                self._near[near] = self._search(view, around)
-            return self._near[near]
-        if key not in self._cache:
+        if around is None and key in self._cache:
+            return self._cache[key]
+        shape = (shape_signature(self.problem, *key), around)
+        if shape not in self._by_shape:
             view = SubgraphView(self.problem, key[0], key[2], key[1])
-            self._cache[key] = self._search(view)
-        return self._cache[key]
+            self._by_shape[shape] = self._search(view, around)
+        if around is None:
+            self._cache[key] = self._by_shape[shape]
+        return self._by_shape[shape]
 
     def _k_values(self, view: SubgraphView) -> list[int]:
         if not view.matmuls:

@@ -22,15 +22,19 @@ file is the fast memory, and the three stages are:
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from functools import cached_property
 
 from mlsched.heuristics.dependency import DependencyAnalyzer
+from mlsched.heuristics.fusion import Candidate, Fusion, Group, Scored
 from mlsched.heuristics.granularity import Choice, GranularityOptimizer
-from mlsched.model import Problem, SubgraphView, view_cost
-from mlsched.model.schedule import Step
+from mlsched.model import Grain, Problem, SubgraphView, view_cost
+from mlsched.model.schedule import Step, step_latencies
+from mlsched.model.subgraph import shape_signature
 
 logger = logging.getLogger(__name__)
 
@@ -44,25 +48,37 @@ MAX_RETAIN_CANDIDATES = 3
 STRATEGIES = ((False, False), (True, False), (False, True))
 
 
+def _passed(deadline: float | None) -> bool:
+    """Whether the ``time.perf_counter()`` instant ``deadline`` is past."""
+    return deadline is not None and time.perf_counter() >= deadline
+
+
+def _early(deadline: float | None, share: float) -> float | None:
+    """``deadline`` moved earlier, leaving ``1 - share`` of the time left
+    for what must follow the stage that receives it."""
+    if deadline is None:
+        return None
+    now = time.perf_counter()
+    return now + share * max(0.0, deadline - now)
+
+
 class Infeasible(Exception):
     """No valid schedule exists: some op fits at no granularity."""
-
-
-@dataclass
-class _Group:
-    ops: tuple[int, ...]
-    latency: float
 
 
 def naive_schedule(
     problem: Problem,
     optimizer: GranularityOptimizer,
     fine: GranularityOptimizer | None = None,
+    deadline: float | None = None,
 ) -> list[Step]:
     """One op per subgraph in topological order, best granularity each.
 
     With ``fine``, each op's granularity is polished like the list
-    scheduler's (see :func:`polish`), so the two compare like for like.
+    scheduler's (see :func:`polish`, which stops at ``deadline``), so the
+    two compare like for like. Without it, the schedule costs one
+    granularity search per distinct op shape: the layers of a model share
+    them.
 
     Raises
     ------
@@ -75,13 +91,14 @@ def naive_schedule(
         if choice is None:
             raise Infeasible(f"op {o} fits at no granularity on its own")
         steps.append(Step((o,), choice.grain, choice.traversal))
-    return steps if fine is None else polish(steps, optimizer, fine)
+    return steps if fine is None else polish(steps, optimizer, fine, deadline)
 
 
 def polish(
     steps: Sequence[Step],
     coarse: GranularityOptimizer,
     fine: GranularityOptimizer,
+    deadline: float | None = None,
 ) -> list[Step]:
     """Re-choose each step's granularity among the fine tile sizes.
 
@@ -89,24 +106,50 @@ def polish(
     schedule is fixed, tiles that just fit (multiples of 8) often cut a
     subgraph's latency further. Both a search around the chosen size and
     a full fine search are tried; a step keeps its granularity unless one
-    of them is cheaper.
+    of them is cheaper. Past ``deadline`` (a ``time.perf_counter()``
+    instant) the remaining steps keep their granularity.
     """
     out = []
     before: frozenset[int] = frozenset()
+    # Repeated layers polish alike: one decision per distinct step.
+    memo: dict[object, tuple[Grain, str]] = {}
     for s in steps:
         retain = frozenset(s.retain)
-        view = SubgraphView(coarse.problem, s.ops, retain, before)
-        latency = view_cost(view, s.grain, s.traversal).latency
-        for choice in (
-            fine.best(s.ops, before, retain, around=s.grain),
-            fine.best(s.ops, before, retain),
-        ):
-            if choice is not None and choice.latency < latency:
-                latency = choice.latency
-                s = Step(s.ops, choice.grain, choice.traversal, s.retain)
-        out.append(s)
+        key = (
+            shape_signature(coarse.problem, s.ops, before, retain),
+            s.grain,
+            s.traversal,
+        )
+        if key not in memo:
+            if _passed(deadline):
+                memo[key] = s.grain, s.traversal
+            else:
+                memo[key] = _polished(coarse, fine, s, before)
+        grain, traversal = memo[key]
+        out.append(Step(s.ops, grain, traversal, s.retain))
         before = retain
     return out
+
+
+def _polished(
+    coarse: GranularityOptimizer,
+    fine: GranularityOptimizer,
+    s: Step,
+    before: frozenset[int],
+) -> tuple[Grain, str]:
+    """The granularity and traversal :func:`polish` gives step ``s``."""
+    retain = frozenset(s.retain)
+    view = SubgraphView(coarse.problem, s.ops, retain, before)
+    latency = view_cost(view, s.grain, s.traversal).latency
+    grain, traversal = s.grain, s.traversal
+    for choice in (
+        fine.best(s.ops, before, retain, around=s.grain),
+        fine.best(s.ops, before, retain),
+    ):
+        if choice is not None and choice.latency < latency:
+            latency = choice.latency
+            grain, traversal = choice.grain, choice.traversal
+    return grain, traversal
 
 
 class ListScheduler:
@@ -140,7 +183,7 @@ class ListScheduler:
 
     # Public API ----------------------------------------------------------
 
-    def schedule(self) -> list[Step]:
+    def schedule(self, deadline: float | None = None) -> list[Step]:
         """The best schedule of the fusion strategies, never worse than naive.
 
         Fusion runs with each of :data:`STRATEGIES`: merging first by the
@@ -148,21 +191,32 @@ class ListScheduler:
         groups apart when retaining the tensor between them beats fusing
         them. Each result is polished; the cheapest is kept.
 
+        Parameters
+        ----------
+        deadline
+            A ``time.perf_counter()`` instant. Stages still running then
+            are cut short (fusion stops merging, polishing stops, later
+            strategies are skipped) and the best schedule so far is
+            returned; ordering and retention, linear in the schedule,
+            always finish.
+
         Raises
         ------
         Infeasible
             If an op fits at no granularity on its own.
         """
         fine = GranularityOptimizer(self.problem, self.rules, fine=True)
-        best = naive_schedule(
-            self.problem, self.optimizer, fine if self.polish_grains else None
-        )
+        best = naive_schedule(self.problem, self.optimizer)
+        if self.polish_grains:
+            best = polish(best, self.optimizer, fine, _early(deadline, 0.5))
         best_cost = self.cost(best)
         for relative, retain_aware in STRATEGIES:
-            groups = self.fuse(relative, retain_aware)
+            if _passed(deadline):
+                break
+            groups = self.fuse(relative, retain_aware, _early(deadline, 0.8))
             steps = self.retain(self.order(groups))
             if self.polish_grains:
-                steps = self.polish(steps, fine)
+                steps = polish(steps, self.optimizer, fine, deadline)
             cost = self.cost(steps)
             if cost < best_cost:
                 best, best_cost = steps, cost
@@ -177,14 +231,8 @@ class ListScheduler:
         return polish(steps, self.optimizer, fine)
 
     def cost(self, steps: Sequence[Step]) -> float:
-        """Total latency of ``steps`` by the optimizer's cached costs."""
-        total = 0.0
-        retain_in: tuple[int, ...] = ()
-        for s in steps:
-            view = SubgraphView(self.problem, s.ops, s.retain, retain_in)
-            total += view_cost(view, s.grain, s.traversal).latency
-            retain_in = s.retain
-        return total
+        """Total latency of ``steps`` (each distinct step costed once)."""
+        return sum(step_latencies(self.problem, steps))
 
     def choose(self, ops: Iterable[int]) -> Choice | None:
         """The optimizer's best choice for ``ops`` in topological order."""
@@ -193,7 +241,10 @@ class ListScheduler:
     # Stage 1: fusion -----------------------------------------------------
 
     def fuse(
-        self, relative: bool = False, retain_aware: bool = False
+        self,
+        relative: bool = False,
+        retain_aware: bool = False,
+        deadline: float | None = None,
     ) -> list[tuple[int, ...]]:
         """Greedily merge groups while a merge saves latency.
 
@@ -205,64 +256,58 @@ class ListScheduler:
         retain_aware
             Skip a merge of two groups when running them back to back
             with the tensor between them retained is cheaper.
+        deadline
+            A ``time.perf_counter()`` instant: stop merging then and
+            return the groups so far (a valid partition).
         """
-        p = self.problem
-        group_of: dict[int, int] = {}
-        groups: dict[int, _Group] = {}
-        for o in range(p.num_ops):
+        singles = []
+        for o in range(self.problem.num_ops):
             choice = self.choose([o])
             if choice is None:
                 raise Infeasible(f"op {o} fits at no granularity on its own")
-            groups[o] = _Group((o,), choice.latency)
-            group_of[o] = o
-        links = self._links()
-        rejected: set[frozenset[int]] = set()
-        while True:
-            best: tuple[float, frozenset[int], list[int]] | None = None
-            seen: set[frozenset[int]] = set()
-            for a, b in links:
-                ga, gb = group_of[a], group_of[b]
-                if ga == gb:
-                    continue
-                merged = self._closure({ga, gb}, groups, group_of)
-                if merged is None:
-                    continue
-                ops = frozenset(o for g in merged for o in groups[g].ops)
-                if ops in seen or ops in rejected:
-                    continue
-                seen.add(ops)
-                choice = self.choose(ops)
-                if choice is None:
-                    continue
-                parts = sum(groups[g].latency for g in merged)
-                gain = parts - choice.latency
-                if gain <= 1e-9 * choice.latency:
-                    continue
-                if retain_aware and self._retention_beats(
-                    merged, groups, choice.latency
-                ):
-                    continue
-                score = gain / parts if relative else gain
-                if best is None or score > best[0]:
-                    best = (score, ops, sorted(merged))
-            if best is None:
-                break
-            _, ops, chosen = best
-            if not self._acyclic_after(chosen, groups, group_of):
-                rejected.add(ops)
-                continue
-            choice = self.choose(ops)
-            assert choice is not None
-            gid = chosen[0]
-            for g in chosen:
-                del groups[g]
-            groups[gid] = _Group(self.deps.in_order(ops), choice.latency)
-            for o in ops:
-                group_of[o] = gid
-        return [g.ops for g in groups.values()]
+            singles.append(choice)
+
+        def score(
+            a: int, b: int, groups: dict[int, Group], group_of: Sequence[int]
+        ) -> Scored:
+            return self.score_pair(
+                a, b, groups, group_of, relative, retain_aware
+            )
+
+        fusion = Fusion(self.deps, singles, self.links, score, self.choose)
+        return fusion.run(deadline)
+
+    def score_pair(
+        self,
+        ga: int,
+        gb: int,
+        groups: dict[int, Group],
+        group_of: Sequence[int],
+        relative: bool = False,
+        retain_aware: bool = False,
+    ) -> Scored:
+        """The merge of groups ``ga`` and ``gb`` (with the groups its
+        closure pulls in) if it is legal and saves, and the groups read."""
+        merged, reads = self._closure({ga, gb}, groups, group_of)
+        if merged is None:
+            return Scored(None, reads)
+        ops = frozenset(o for g in merged for o in groups[g].ops)
+        choice = self.choose(ops)
+        if choice is None:
+            return Scored(None, reads)
+        parts = sum(groups[g].latency for g in sorted(merged))
+        gain = parts - choice.latency
+        if gain <= 1e-9 * choice.latency:
+            return Scored(None, reads)
+        if retain_aware and self._retention_beats(
+            merged, groups, choice.latency
+        ):
+            return Scored(None, reads)
+        score = gain / parts if relative else gain
+        return Scored(Candidate(score, tuple(sorted(merged)), ops), reads)
 
     def _retention_beats(
-        self, merged: set[int], groups: dict[int, _Group], fused: float
+        self, merged: set[int], groups: dict[int, Group], fused: float
     ) -> bool:
         """Whether two groups cost less apart, one retaining into the
         other, than fused at ``fused``."""
@@ -278,7 +323,8 @@ class ListScheduler:
                     return True
         return False
 
-    def _links(self) -> list[tuple[int, int]]:
+    @cached_property
+    def links(self) -> list[tuple[int, int]]:
         """Op pairs whose groups may merge: data edges and shared reads."""
         p = self.problem
         pairs = {(o, c) for o, c, _ in self.deps.edges()}
@@ -290,16 +336,17 @@ class ListScheduler:
     def _closure(
         self,
         seed: set[int],
-        groups: dict[int, _Group],
-        group_of: dict[int, int],
-    ) -> set[int] | None:
-        """Groups to merge with ``seed`` so the union is closed and convex."""
+        groups: dict[int, Group],
+        group_of: Sequence[int],
+    ) -> tuple[set[int] | None, tuple[int, ...]]:
+        """Groups to merge with ``seed`` so the union is closed and convex
+        (None if too large or not convex), and every group looked at."""
         p = self.problem
         merged = set(seed)
         while True:
             ops = {o for g in merged for o in groups[g].ops}
             if len(ops) > MAX_GROUP_OPS:
-                return None
+                return None, tuple(merged)
             missing = {
                 group_of[c]
                 for o in ops
@@ -312,81 +359,75 @@ class ListScheduler:
                 break
             merged |= missing
         if not self.deps.is_convex(ops):
-            return None
-        return merged
-
-    def _acyclic_after(
-        self,
-        merged: Sequence[int],
-        groups: dict[int, _Group],
-        group_of: dict[int, int],
-    ) -> bool:
-        """Whether the group graph stays acyclic if ``merged`` unite."""
-        target = merged[0]
-        label = {
-            o: (target if g in merged else g) for o, g in group_of.items()
-        }
-        succ: dict[int, set[int]] = {}
-        for o, c, _ in self.deps.edges():
-            a, b = label[o], label[c]
-            if a != b:
-                succ.setdefault(a, set()).add(b)
-        state: dict[int, int] = {}
-        for start in succ:
-            if state.get(start):
-                continue
-            stack = [(start, iter(succ.get(start, ())))]
-            state[start] = 1
-            while stack:
-                node, it = stack[-1]
-                nxt = next(it, None)
-                if nxt is None:
-                    state[node] = 2
-                    stack.pop()
-                elif state.get(nxt) == 1:
-                    return False
-                elif not state.get(nxt):
-                    state[nxt] = 1
-                    stack.append((nxt, iter(succ.get(nxt, ()))))
-        return True
+            return None, tuple(merged)
+        return merged, tuple(merged)
 
     # Stage 2: list scheduling --------------------------------------------
 
     def order(self, groups: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
-        """Order the groups: retention affinity, then critical path."""
+        """Order the groups: retention affinity, then critical path.
+
+        Among the ready groups, one that can take a tensor retained from
+        the group just scheduled comes first (the most elements, then the
+        deepest, then the first listed); only successors of that group
+        can, so the others wait in a heap by depth.
+        """
         depth = self.deps.depth
         group_of = {o: i for i, g in enumerate(groups) for o in g}
-        preds: list[set[int]] = [set() for _ in groups]
+        succs: list[set[int]] = [set() for _ in groups]
         for o, c, _ in self.deps.edges():
             if group_of[o] != group_of[c]:
-                preds[group_of[c]].add(group_of[o])
-        waiting = [len(s) for s in preds]
-        succs: list[set[int]] = [set() for _ in groups]
-        for i, s in enumerate(preds):
-            for q in s:
-                succs[q].add(i)
-        ready = {i for i, n in enumerate(waiting) if n == 0}
+                succs[group_of[o]].add(group_of[c])
+        waiting = [0] * len(groups)
+        for s in succs:
+            for nxt in s:
+                waiting[nxt] += 1
         priority = [max(depth[o] for o in g) for g in groups]
+        heap = [(-priority[i], i) for i, n in enumerate(waiting) if n == 0]
+        heapq.heapify(heap)
+        done = [False] * len(groups)
         order: list[int] = []
-        while ready:
-            prev = groups[order[-1]] if order else ()
-            best = max(
-                ready,
-                key=lambda i: (
-                    self._affinity(prev, groups[i]),
-                    priority[i],
-                    -i,
-                ),
-            )
-            ready.remove(best)
+        while heap:
+            best = self._affine_successor(order, groups, succs, waiting, done)
+            if best is None:
+                best = heapq.heappop(heap)[1]
+                if done[best]:
+                    continue
+            done[best] = True
             order.append(best)
             for nxt in succs[best]:
                 waiting[nxt] -= 1
                 if waiting[nxt] == 0:
-                    ready.add(nxt)
+                    heapq.heappush(heap, (-priority[nxt], nxt))
         if len(order) != len(groups):  # pragma: no cover - fuse() forbids
             raise RuntimeError("cyclic group graph")
         return [groups[i] for i in order]
+
+    def _affine_successor(
+        self,
+        order: list[int],
+        groups: list[tuple[int, ...]],
+        succs: list[set[int]],
+        waiting: list[int],
+        done: list[bool],
+    ) -> int | None:
+        """The ready successor of the last scheduled group that takes the
+        most retainable elements from it (then deepest, then first)."""
+        if not order:
+            return None
+        prev = groups[order[-1]]
+        depth = self.deps.depth
+        best, best_key = None, None
+        for i in succs[order[-1]]:
+            if waiting[i] or done[i]:
+                continue
+            affinity = self._affinity(prev, groups[i])
+            if affinity <= 0:
+                continue
+            key = (affinity, max(depth[o] for o in groups[i]), -i)
+            if best_key is None or key > best_key:
+                best, best_key = i, key
+        return best
 
     def _retainable(
         self, prev: Sequence[int], nxt: Sequence[int]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from mlsched.model.cost import (
@@ -12,7 +12,7 @@ from mlsched.model.cost import (
 )
 from mlsched.model.problem import Problem
 from mlsched.model.solution import Solution
-from mlsched.model.subgraph import Grain, SubgraphView
+from mlsched.model.subgraph import Grain, SubgraphView, shape_signature
 
 
 @dataclass(frozen=True)
@@ -54,17 +54,13 @@ def to_solution(problem: Problem, steps: Sequence[Step]) -> Solution:
         explicit permutation. Latencies come from the class oracle.
     """
     orders: list[tuple[int, ...] | None] = []
-    latencies: list[float] = []
-    retain_in: tuple[int, ...] = ()
-    for step in steps:
-        view = SubgraphView(problem, step.ops, step.retain, retain_in)
-        nw, nh = view.grid(step.grain)
+    for view, step in _views(problem, steps):
         if step.traversal == "raster":
             orders.append(None)
         else:
+            nw, nh = view.grid(step.grain)
             orders.append(tuple(traversal_permutation(step.traversal, nw, nh)))
-        latencies.append(view_cost(view, step.grain, step.traversal).latency)
-        retain_in = step.retain
+    latencies = step_latencies(problem, steps)
     return Solution(
         subgraphs=tuple(s.ops for s in steps),
         granularities=tuple(tuple(s.grain.as_list()) for s in steps),
@@ -106,3 +102,36 @@ def from_solution(problem: Problem, solution: Solution) -> list[Step] | None:
         steps.append(Step(tuple(ops), grain, name, retain))
         retain_in = retain
     return steps
+
+
+def _views(
+    problem: Problem, steps: Sequence[Step]
+) -> Iterator[tuple[SubgraphView, Step]]:
+    """Each step with its view (retained sets from the step before)."""
+    retain_in: tuple[int, ...] = ()
+    for step in steps:
+        yield SubgraphView(problem, step.ops, step.retain, retain_in), step
+        retain_in = step.retain
+
+
+def step_latencies(problem: Problem, steps: Sequence[Step]) -> list[float]:
+    """The exact latency of every step, by the class oracle.
+
+    The layers of a real model repeat, so each distinct step (equal
+    :func:`~mlsched.model.subgraph.shape_signature`, granularity and
+    traversal) is costed once.
+    """
+    memo: dict[object, float] = {}
+    latencies = []
+    for view, step in _views(problem, steps):
+        key = (
+            shape_signature(
+                problem, step.ops, view.retain_in, view.retain_out
+            ),
+            step.grain,
+            step.traversal,
+        )
+        if key not in memo:
+            memo[key] = view_cost(view, step.grain, step.traversal).latency
+        latencies.append(memo[key])
+    return latencies

@@ -470,6 +470,41 @@ class SubgraphView:
         return len(seen) == len(self.opset)
 
 
+def shape_signature(
+    problem: Problem,
+    ops: tuple[int, ...],
+    retain_in: frozenset[int],
+    retain_out: frozenset[int],
+) -> tuple[object, ...]:
+    """What a subgraph's costs and rules depend on, free of ids.
+
+    Two subgraphs with equal signatures are the same subgraph up to a
+    renaming of ops and tensors: per op, its type, base cost and the
+    local names of its tensors (numbered by first use); per tensor, its
+    shape and whether it is a graph output, retained in or retained out;
+    and the sizes of tensors retained in but never read (they still take
+    fast memory). Nothing else of the problem enters SPEC §3-§8 for one
+    subgraph, so their granularity choices are the same.
+    """
+    p = problem
+    local: dict[int, int] = {}
+    op_sig = []
+    for o in ops:
+        names = tuple(
+            local.setdefault(t, len(local))
+            for t in (*p.inputs[o], *p.outputs[o])
+        )
+        op_sig.append(
+            (p.is_matmul[o], p.base_costs[o], len(p.inputs[o]), names)
+        )
+    outputs, tensors = p.graph_outputs, []
+    for t in local:
+        flags = (t in outputs) + 2 * (t in retain_in) + 4 * (t in retain_out)
+        tensors.append((p.heights[t], p.widths[t], flags))
+    unread = sorted(p.sizes[t] for t in retain_in if t not in local)
+    return tuple(op_sig), tuple(tensors), tuple(unread)
+
+
 def ceil_div(a: int, b: int) -> int:
     """⌈a / b⌉ for positive integers."""
     return -(-a // b)
