@@ -36,6 +36,13 @@ EXIT_OK, EXIT_INVALID, EXIT_BAD_INPUT = 0, 1, 2
 # Interpreter start-up before mlsched is imported, counted against the
 # --time-limit budget.
 STARTUP_SECONDS = 0.05
+# A solve still running this long after --time-limit is left at once
+# with the best schedule on disk (the solver aims to finish by the limit;
+# this bounds any overrun, whatever stage it is in).
+OVERRUN_SECONDS = 0.2
+# With no schedule at all by then, wait this much longer for the first
+# one (it comes within two seconds even at 10,000 ops).
+FIRST_GRACE = 0.2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -159,15 +166,20 @@ def _check_search_args(args: argparse.Namespace) -> None:
 def _cmd_solve(args: argparse.Namespace) -> int:
     from mlsched.solve import solve
 
+    # Signals are noted from the very start: one that arrives while the
+    # problem loads still leaves the first schedule, not a dead process.
+    stopped: list[int] = []
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # Only note the signal: the main loop below acts on it, so the
+        # handler never waits for a lock the interrupted code may hold.
+        del frame
+        stopped.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     _check_search_args(args)
-    if args.output is not None:
-        if not args.output:
-            raise InputError("-o/--output needs a file path")
-        if Path(args.output).is_dir():
-            raise InputError(f"output {args.output} is a directory")
-        parent = Path(args.output).resolve().parent
-        if not parent.is_dir():
-            raise InputError(f"output directory {parent} does not exist")
+    _check_output(args.output)
     if args.log:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     problem = load_problem(args.problem)
@@ -175,11 +187,12 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     incumbent = _Incumbent(
         args.output, args.quiet, lower_bound(problem, args.rules)
     )
-    time_limit = args.time_limit
+    time_limit = hard_stop = args.time_limit
     if time_limit is not None:
         # The budget runs from process start, not from here.
-        spent = time.perf_counter() - mlsched._STARTED + STARTUP_SECONDS
-        time_limit = max(0.05, time_limit - spent)
+        began = mlsched._STARTED - STARTUP_SECONDS
+        time_limit = max(0.05, time_limit - (time.perf_counter() - began))
+        hard_stop = began + args.time_limit + OVERRUN_SECONDS
     results: list[Result] = []
     errors: list[BaseException] = []
 
@@ -200,40 +213,82 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
-    stopped: list[int] = []
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        # Only note the signal: the main loop below acts on it, so the
-        # handler never waits for a lock the interrupted code may hold.
-        del frame
-        stopped.append(signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
-    while worker.is_alive() and not stopped:
-        worker.join(0.05)
-    if stopped:
-        # Every improvement is already on disk; a partial write cannot
-        # happen (temporary file + rename). Leave at once, mid-search.
-        with incumbent.lock:
-            if incumbent.solution is None:
-                print("mlsched: stopped before any schedule", file=sys.stderr)
-                sys.stderr.flush()
-                os._exit(EXIT_INVALID)
-            incumbent.emit_stdout()
-            print(
-                f"mlsched: stopped by signal {stopped[0]}; best latency "
-                f"{incumbent.objective:,.1f}",
-                file=sys.stderr,
-            )
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(EXIT_OK)
+    reason = _wait(worker, stopped, incumbent, hard_stop)
+    if reason is not None:
+        _leave(incumbent, reason)
     if errors:
         raise errors[0]
-    result = results[0]
+    return _finish(args, incumbent, results[0])
+
+
+def _check_output(output: str | None) -> None:
+    """One-line errors for an output path that cannot be written."""
+    if output is None:
+        return
+    if not output:
+        raise InputError("-o/--output needs a file path")
+    if Path(output).is_dir():
+        raise InputError(f"output {output} is a directory")
+    parent = Path(output).resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"output directory {parent} does not exist")
+
+
+def _wait(
+    worker: threading.Thread,
+    stopped: list[int],
+    incumbent: _Incumbent,
+    hard_stop: float | None,
+) -> str | None:
+    """Wait for the solve; why to leave early (a signal, the time limit),
+    or None once it has finished.
+
+    At the time limit the best schedule so far is already on disk, so
+    the process leaves whatever stage is still running; only with no
+    schedule yet does it grant :data:`FIRST_GRACE` more seconds.
+    """
+    while worker.is_alive():
+        if stopped:
+            return f"stopped by signal {stopped[0]}"
+        now = time.perf_counter()
+        if (
+            hard_stop is not None
+            and now >= hard_stop
+            and (
+                incumbent.solution is not None
+                or now >= hard_stop + FIRST_GRACE
+            )
+        ):
+            return "time limit reached"
+        worker.join(0.02)
+    return None
+
+
+def _leave(incumbent: _Incumbent, reason: str) -> NoReturn:
+    """Exit at once, mid-search, with the best schedule so far."""
+    # Every improvement is already on disk; a partial write cannot
+    # happen (temporary file + rename).
+    with incumbent.lock:
+        if incumbent.solution is None:
+            print(f"mlsched: {reason} before any schedule", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(EXIT_INVALID)
+        incumbent.emit_stdout()
+        print(
+            f"mlsched: {reason}; best latency {incumbent.objective:,.1f}",
+            file=sys.stderr,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
+
+
+def _finish(
+    args: argparse.Namespace, incumbent: _Incumbent, result: Result
+) -> int:
+    """Write and report the final result of a solve that finished."""
     if result.solution is None:
         print(
             f"mlsched: no schedule ({result.status.value}): {result.message}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,7 +14,7 @@ from mlsched.heuristics import (
     Infeasible,
     naive_schedule,
 )
-from mlsched.heuristics.start import list_start
+from mlsched.heuristics.start import first_solution, list_start
 from mlsched.model import (
     InputError,
     Problem,
@@ -61,7 +62,9 @@ def solve(
     rules
         ``"strict"`` (default) or ``"contest"``.
     time_limit
-        Wall-clock budget in seconds for ``"cpsat"`` (default 10).
+        Wall-clock budget in seconds from the call (``"cpsat"``: default
+        10). The other methods take none by default; given one, the list
+        scheduler and the polish stop early to meet it.
     num_workers
         CP-SAT search workers (default: the machine's cores).
     seed
@@ -69,7 +72,8 @@ def solve(
     log
         Show the CP-SAT search log.
     on_improvement
-        Called with every improving solution (for anytime writers).
+        Called with every improving solution (for anytime writers),
+        first with the one-op-per-subgraph schedule before any search.
     initial_solution
         A schedule to start from (a :class:`Solution`, path or dict),
         valid under ``rules``. The result is never worse than it; with
@@ -101,6 +105,17 @@ def solve(
         raise ValueError(f"rules must be one of {RULES}, not {rules!r}")
     p = load_problem(problem)
     initial = _valid_initial(p, initial_solution, rules)
+    optimizer = GranularityOptimizer(p, rules)
+    if on_improvement is not None:
+        # Anytime callers get a valid schedule first, before any search.
+        try:
+            quick, quick_objective = first_solution(p, optimizer)
+        except Infeasible as exc:
+            return Result.infeasible(
+                method, rules, time.perf_counter() - start, str(exc)
+            )
+        on_improvement(quick, quick_objective, None)
+        on_improvement = _improving(on_improvement, quick_objective)
     if method == "cpsat":
         from mlsched.solver import solve_cpsat
 
@@ -116,7 +131,10 @@ def solve(
             initial_solution=initial,
             **sat_params,
         )
-    result = _solve_list(p, method, rules, start, on_improvement)
+    deadline = None if time_limit is None else start + time_limit
+    result = _solve_list(
+        p, method, rules, start, on_improvement, optimizer, deadline
+    )
     if initial is None:
         return result
     return _keep_better(p, result, initial, on_improvement)
@@ -167,19 +185,21 @@ def _solve_list(
     rules: str,
     start: float,
     on_improvement: ImprovementCallback | None,
+    optimizer: GranularityOptimizer,
+    deadline: float | None,
 ) -> Result:
-    """The naive or list schedule, without CP-SAT."""
+    """The naive or list schedule, without CP-SAT, by ``deadline``."""
     try:
         if method == "naive":
             # The baseline's granularities are polished like the list
             # scheduler's, so that speedups over it are not flattered.
-            optimizer = GranularityOptimizer(p, rules)
             fine = GranularityOptimizer(p, rules, fine=True)
-            solution = to_solution(p, naive_schedule(p, optimizer, fine))
+            steps = naive_schedule(p, optimizer, fine, deadline)
+            solution = to_solution(p, steps)
             floor = lower_bound(p, rules)
             objective = exact_objective(p, solution, rules)
         else:
-            begin = list_start(p, rules)
+            begin = list_start(p, rules, deadline, optimizer)
             solution, objective = begin.solution, begin.objective
             floor = begin.lower_bound
     except Infeasible as exc:
@@ -198,3 +218,23 @@ def _solve_list(
         source=method,
         heuristic_objective=objective if method == "heuristic" else None,
     ).with_lower_bound(floor)
+
+
+def _improving(
+    callback: ImprovementCallback, best: float
+) -> ImprovementCallback:
+    """``callback``, called only for strictly better solutions than
+    ``best`` and the ones passed before (thread-safe: CP-SAT reports
+    from its own threads)."""
+    lock = threading.Lock()
+    state = [best]
+
+    def report(
+        solution: Solution, objective: float, bound: float | None
+    ) -> None:
+        with lock:
+            if objective < state[0]:
+                state[0] = objective
+                callback(solution, objective, bound)
+
+    return report

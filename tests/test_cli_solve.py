@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from mlsched import evaluate
+from mlsched import evaluate, generate, load_problem
 
 PROGRESS = re.compile(r"\[\s*[\d.]+s\] incumbent")
 STOPPED = re.compile(r"stopped by signal (\d+); best latency ([\d,]+\.\d)")
@@ -196,3 +196,61 @@ def test_signal_leaves_best_schedule(
     reported = float(stopped.group(2).replace(",", ""))
     assert abs(ev.total_latency - reported) <= 0.051
     assert sorted(p.name for p in workdir.iterdir()) == ["out.json"]
+
+
+def test_sigterm_one_second_after_start_on_a_large_graph(
+    tmp_path: Path,
+) -> None:
+    """Tests that SIGTERM 1 s after start on a generated 2,000-op llama
+    stack leaves a complete, strict-valid one-op-per-subgraph schedule
+    (or better): the first schedule is written before any search."""
+    problem = tmp_path / "llama.json"
+    problem.write_text(json.dumps(generate("llama", ops=2000).model_dump()))
+    out = tmp_path / "out.json"
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        mlsched("solve", str(problem), "-o", str(out), "--time-limit", "60"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(max(0.0, started + 1.0 - time.monotonic()))
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert STOPPED.search(stderr) is not None, stderr
+    ev = evaluate(load_problem(problem), out)
+    assert ev.valid, (ev.category, ev.message)
+    assert len(ev.subgraphs) <= 2015
+
+
+def test_time_limit_kept_on_a_large_graph(tmp_path: Path) -> None:
+    """Tests that ``--time-limit 2`` holds for the list scheduler on a
+    3,000-op graph it cannot finish in time: exit 0 within 2 + 1 s of
+    process start, with a valid schedule."""
+    problem = tmp_path / "llama.json"
+    problem.write_text(json.dumps(generate("llama", ops=3000).model_dump()))
+    out = tmp_path / "out.json"
+    started = time.monotonic()
+    solved = run(
+        "solve",
+        str(problem),
+        "-o",
+        str(out),
+        "--method",
+        "heuristic",
+        "--time-limit",
+        "2",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    elapsed = time.monotonic() - started
+    assert solved.returncode == 0, solved.stderr
+    assert elapsed < 2 + 1
+    assert evaluate(load_problem(problem), out).valid

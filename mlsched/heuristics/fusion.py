@@ -59,6 +59,11 @@ class Scored:
 Scorer = Callable[[int, int, dict[int, Group], Sequence[int]], Scored]
 
 
+def deadline_passed(deadline: float | None) -> bool:
+    """Whether the ``time.perf_counter()`` instant ``deadline`` is past."""
+    return deadline is not None and time.perf_counter() >= deadline
+
+
 class Fusion:
     """The state of one greedy fusion run.
 
@@ -105,10 +110,16 @@ class Fusion:
         self.rejected: set[frozenset[int]] = set()
         self.serial = itertools.count()
         self.best: dict[int, Candidate] = {}
-        for a in range(n):
+
+    def _score_all(self, deadline: float | None) -> bool:
+        """Score every linked pair; False if ``deadline`` cut it short."""
+        for a in range(len(self.group_of)):
+            if a % 64 == 0 and deadline_passed(deadline):
+                return False
             for b in self.adj[a]:
                 if a < b:
                     self._rescore(a, b)
+        return True
 
     # Candidates ----------------------------------------------------------
 
@@ -149,13 +160,11 @@ class Fusion:
         Every intermediate partition is valid (closed, convex, acyclic,
         each group fits), so a cut-short run returns a usable one.
         """
+        if not self._score_all(deadline):
+            return self.result()
         merges = 0
         while True:
-            if (
-                deadline is not None
-                and merges % CLOCK_EVERY == 0
-                and time.perf_counter() >= deadline
-            ):
+            if merges % CLOCK_EVERY == 0 and deadline_passed(deadline):
                 break
             cand = self._pop()
             if cand is None:

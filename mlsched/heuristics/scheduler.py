@@ -30,7 +30,13 @@ from collections.abc import Iterable, Sequence
 from functools import cached_property
 
 from mlsched.heuristics.dependency import DependencyAnalyzer
-from mlsched.heuristics.fusion import Candidate, Fusion, Group, Scored
+from mlsched.heuristics.fusion import (
+    Candidate,
+    Fusion,
+    Group,
+    Scored,
+    deadline_passed,
+)
 from mlsched.heuristics.granularity import Choice, GranularityOptimizer
 from mlsched.model import Grain, Problem, SubgraphView, view_cost
 from mlsched.model.schedule import Step, step_latencies
@@ -46,11 +52,6 @@ MAX_RETAIN_CANDIDATES = 3
 # Fusion runs as (rank merges by relative saving, prefer retention over
 # fusing two groups); the cheapest schedule wins.
 STRATEGIES = ((False, False), (True, False), (False, True))
-
-
-def _passed(deadline: float | None) -> bool:
-    """Whether the ``time.perf_counter()`` instant ``deadline`` is past."""
-    return deadline is not None and time.perf_counter() >= deadline
 
 
 def _early(deadline: float | None, share: float) -> float | None:
@@ -121,7 +122,7 @@ def polish(
             s.traversal,
         )
         if key not in memo:
-            if _passed(deadline):
+            if deadline_passed(deadline):
                 memo[key] = s.grain, s.traversal
             else:
                 memo[key] = _polished(coarse, fine, s, before)
@@ -210,8 +211,14 @@ class ListScheduler:
         if self.polish_grains:
             best = polish(best, self.optimizer, fine, _early(deadline, 0.5))
         best_cost = self.cost(best)
+        took = 0.0
         for relative, retain_aware in STRATEGIES:
-            if _passed(deadline):
+            # A strategy cut short rarely beats a finished one: start
+            # another only when it can take as long as the last did.
+            began = time.perf_counter()
+            if deadline_passed(deadline) or (
+                deadline is not None and began + took > deadline
+            ):
                 break
             groups = self.fuse(relative, retain_aware, _early(deadline, 0.8))
             steps = self.retain(self.order(groups))
@@ -220,6 +227,7 @@ class ListScheduler:
             cost = self.cost(steps)
             if cost < best_cost:
                 best, best_cost = steps, cost
+            took = time.perf_counter() - began
         return best
 
     def polish(

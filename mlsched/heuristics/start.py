@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from mlsched.heuristics.granularity import GranularityOptimizer
-from mlsched.heuristics.scheduler import ListScheduler
+from mlsched.heuristics.scheduler import ListScheduler, naive_schedule
 from mlsched.model import Problem, Solution, exact_objective
 from mlsched.model.bounds import lower_bound
 from mlsched.model.schedule import Step, to_solution
@@ -36,8 +37,16 @@ class Start:
     optimizer: GranularityOptimizer
 
 
+#: Seconds per op kept back from a list-scheduler deadline for costing
+#: the schedule exactly (the evaluator) and the lower bound.
+FINISH_PER_OP = 2.5e-4
+
+
 def list_start(
-    problem: Problem, rules: str, deadline: float | None = None
+    problem: Problem,
+    rules: str,
+    deadline: float | None = None,
+    optimizer: GranularityOptimizer | None = None,
 ) -> Start:
     """Run the list scheduler and cost its schedule exactly.
 
@@ -49,16 +58,22 @@ def list_start(
         ``"strict"`` or ``"contest"``.
     deadline
         ``time.perf_counter()`` instant the schedule is wanted by (the
-        list scheduler cuts its search short to meet it).
+        list scheduler cuts its search short to meet it, keeping
+        :data:`FINISH_PER_OP` per op for the exact costing).
+    optimizer
+        A granularity optimizer to share (its caches), or a new one.
 
     Raises
     ------
     Infeasible
         If an op fits at no granularity on its own.
     """
-    del deadline  # the list scheduler takes no deadline yet
-    optimizer = GranularityOptimizer(problem, rules)
-    steps = tuple(ListScheduler(problem, rules, optimizer).schedule())
+    if optimizer is None:
+        optimizer = GranularityOptimizer(problem, rules)
+    if deadline is not None:
+        deadline -= FINISH_PER_OP * problem.num_ops
+    scheduler = ListScheduler(problem, rules, optimizer)
+    steps = tuple(scheduler.schedule(deadline))
     solution = to_solution(problem, steps)
     return Start(
         steps=steps,
@@ -67,3 +82,23 @@ def list_start(
         lower_bound=lower_bound(problem, rules),
         optimizer=optimizer,
     )
+
+
+def first_solution(
+    problem: Problem, optimizer: GranularityOptimizer
+) -> tuple[Solution, float]:
+    """The one-op-per-subgraph schedule and its latency, as fast as can be.
+
+    No polish and no evaluator pass: each op alone at the coarse search's
+    granularity is valid by construction (no retention, so every input is
+    in slow memory), and the latencies are the class oracle's, each
+    distinct op shape searched and costed once. This is the schedule an
+    anytime writer puts on disk first.
+
+    Raises
+    ------
+    Infeasible
+        If an op fits at no granularity on its own.
+    """
+    solution = to_solution(problem, naive_schedule(problem, optimizer))
+    return solution, math.fsum(solution.subgraph_latencies)

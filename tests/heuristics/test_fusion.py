@@ -14,9 +14,10 @@ import time
 import pytest
 from generators import random_problem
 
-from mlsched import Problem, generate, load_problem
+from mlsched import Problem, evaluate, generate, load_problem
 from mlsched.heuristics import DependencyAnalyzer, ListScheduler
 from mlsched.heuristics.fusion import Group
+from mlsched.model.schedule import to_solution
 
 
 def _acyclic_after(
@@ -117,3 +118,14 @@ def test_past_deadline_keeps_singletons() -> None:
     groups = scheduler.fuse(deadline=time.perf_counter() - 1)
     assert groups == [(o,) for o in range(problem.num_ops)]
     assert len(scheduler.fuse()) < problem.num_ops
+
+
+def test_schedule_past_deadline_is_valid() -> None:
+    """Tests that the list scheduler with its deadline already past still
+    returns a complete, valid schedule (the one-op-per-subgraph one)."""
+    problem = generate("llama", layers=2, hidden=256, seq=128, heads=4)
+    steps = ListScheduler(problem).schedule(time.perf_counter() - 1)
+    assert sorted(o for s in steps for o in s.ops) == list(
+        range(problem.num_ops)
+    )
+    assert evaluate(problem, to_solution(problem, steps)).valid

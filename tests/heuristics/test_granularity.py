@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from generators import random_problem
 
-from mlsched import load_problem
+from mlsched import generate, load_problem
 from mlsched.heuristics import GranularityOptimizer
 from mlsched.heuristics.granularity import halvings
 from mlsched.model import (
@@ -379,3 +379,20 @@ def test_best_is_cached() -> None:
 def test_halvings(cap: int, expected: list[int]) -> None:
     """Tests that halvings lists cap, its halvings and powers of two."""
     assert halvings(cap) == expected
+
+
+def test_repeated_layers_share_one_search() -> None:
+    """Tests that ops of identical shape and context are searched once:
+    two stacked swiglu layers have the same ops, so the second layer's
+    queries are answered from the first layer's searches, with equal
+    choices. (The last op differs: its output is a graph output.)"""
+    problem = generate("swiglu", layers=2, hidden=256, ffn=512)
+    optimizer = GranularityOptimizer(problem)
+    first = [optimizer.best([o]) for o in range(4)]
+    searches = optimizer.searches
+    second = [optimizer.best([o]) for o in range(5, 9)]
+    assert optimizer.searches == searches
+    assert second == first
+    fused = optimizer.best([0, 2])
+    assert optimizer.best([5, 7]) == fused
+    assert optimizer.searches > searches
