@@ -78,7 +78,7 @@ def test_solve_to_stdout(tmp_path: Path) -> None:
         "--rules",
         "contest",
         "--time-limit",
-        "1",
+        "5",
         cwd=tmp_path,
     )
     assert solved.returncode == 0, solved.stderr
