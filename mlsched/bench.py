@@ -193,6 +193,13 @@ def run_one(task: Task) -> Outcome:
         )
 
 
+def _worker_failed(task: Task, error: BaseException) -> Outcome:
+    """The outcome of a task whose worker died before returning."""
+    first = (str(error).strip().splitlines() or [""])[0]
+    text = f"worker failed: {type(error).__name__}: {first}"
+    return Outcome(Failure(task.instance, text), None)
+
+
 def _solve_task(task: Task) -> Outcome:
     from mlsched.solve import solve
 
@@ -334,7 +341,9 @@ def run(
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     runner = executor if executor is not None else LocalExecutor(jobs)
-    finished = runner.map_unordered(run_one, tasks, num_workers or 1)
+    finished = runner.map_unordered(
+        run_one, tasks, num_workers or 1, _worker_failed
+    )
     outcomes = chain(
         (Outcome(f, None) for f in failures),
         (outcome for _, outcome in finished),

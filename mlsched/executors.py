@@ -4,6 +4,8 @@ An executor runs one picklable function over a list of tasks and yields
 ``(index, result)`` pairs as the tasks finish, in completion order, so a
 caller can stream results. Each task reserves ``cpus`` CPUs (on Ray, as
 its resource request; locally, the caller sizes the pool to the cores).
+A task whose worker dies (out of memory, a lost node) gets
+``fallback(task, error)`` as its result, so one task cannot stop the rest.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
@@ -23,6 +26,10 @@ EXECUTORS = ("local", "ray")
 INSTALL_RAY = 'pip install "mlsched[ray]"'
 
 
+#: The result of a task whose worker failed, from the task and the error.
+Fallback = Callable[[T, BaseException], R]
+
+
 class ExecutorUnavailable(RuntimeError):
     """An executor that cannot run here (e.g. Ray is not installed)."""
 
@@ -31,7 +38,11 @@ class Executor(Protocol):
     """Runs ``fn`` over tasks, yielding results as they finish."""
 
     def map_unordered(
-        self, fn: Callable[[T], R], tasks: Sequence[T], cpus: int
+        self,
+        fn: Callable[[T], R],
+        tasks: Sequence[T],
+        cpus: int,
+        fallback: Fallback[T, R],
     ) -> Iterator[tuple[int, R]]:
         """``(index, fn(tasks[index]))`` for every task, as each ends."""
         ...
@@ -50,7 +61,11 @@ class LocalExecutor:
         self.jobs = jobs
 
     def map_unordered(
-        self, fn: Callable[[T], R], tasks: Sequence[T], cpus: int
+        self,
+        fn: Callable[[T], R],
+        tasks: Sequence[T],
+        cpus: int,
+        fallback: Fallback[T, R],
     ) -> Iterator[tuple[int, R]]:
         """See :class:`Executor`; ``cpus`` is left to the caller here."""
         del cpus
@@ -61,7 +76,12 @@ class LocalExecutor:
         with ProcessPoolExecutor(max_workers=self.jobs) as pool:
             futures = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
             for future in as_completed(futures):
-                yield futures[future], future.result()
+                i = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool as exc:
+                    result = fallback(tasks[i], exc)
+                yield i, result
 
 
 class RayExecutor:
@@ -112,7 +132,11 @@ class RayExecutor:
         return True
 
     def map_unordered(
-        self, fn: Callable[[T], R], tasks: Sequence[T], cpus: int
+        self,
+        fn: Callable[[T], R],
+        tasks: Sequence[T],
+        cpus: int,
+        fallback: Fallback[T, R],
     ) -> Iterator[tuple[int, R]]:
         """See :class:`Executor`."""
         started = self._start()
@@ -122,7 +146,12 @@ class RayExecutor:
             while pending:
                 done, _ = self.ray.wait(list(pending), num_returns=1)
                 for ref in done:
-                    yield pending.pop(ref), self.ray.get(ref)
+                    i = pending.pop(ref)
+                    try:
+                        result = self.ray.get(ref)
+                    except self.ray.exceptions.RayError as exc:
+                        result = fallback(tasks[i], exc)
+                    yield i, result
         finally:
             if started:
                 self.ray.shutdown()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from generators import random_problem
@@ -12,6 +14,8 @@ from generators import random_problem
 import mlsched
 from mlsched import bench, cli
 
+T = TypeVar("T")
+R = TypeVar("R")
 BAD_JSON = '{"widths": [128,'
 
 
@@ -194,3 +198,29 @@ def test_benchmark_bad_arguments(
     assert code == cli.EXIT_BAD_INPUT
     assert len(err.strip().splitlines()) == 1
     assert message in err
+
+
+class LostNodes:
+    """An executor whose every worker dies before returning."""
+
+    def map_unordered(
+        self,
+        fn: Callable[[T], R],
+        tasks: Sequence[T],
+        cpus: int,
+        fallback: Callable[[T, BaseException], R],
+    ) -> Iterator[tuple[int, R]]:
+        """Every task's fallback, for a two-line error."""
+        for i, task in enumerate(tasks):
+            yield i, fallback(task, RuntimeError("node lost\ntraceback..."))
+
+
+def test_dead_worker_is_an_error_row(tmp_path: Path) -> None:
+    """Tests that an instance whose worker died is a one-line error row,
+    and the batch still returns every instance."""
+    names = write_graphs(tmp_path, 2, bad=False)
+    results = bench.run(bench.resolve([str(tmp_path)]), executor=LostNodes())
+    assert [r.instance for r in results] == names
+    for r in results:
+        assert isinstance(r, bench.Failure)
+        assert r.error == "worker failed: RuntimeError: node lost"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 import posixpath
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,37 @@ from mlsched.executors import LocalExecutor, RayExecutor
 PATHS = ["a/x", "b/y", "c/z"]
 
 
+def no_fallback(task: str, error: BaseException) -> str:
+    """The fallback of tasks that must not fail."""
+    raise AssertionError(f"task {task} failed: {error}")
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_local_executor_runs_every_task(jobs: int) -> None:
     """Tests that the local executor yields each task's result once."""
-    got = dict(LocalExecutor(jobs).map_unordered(posixpath.basename, PATHS, 1))
+    got = dict(
+        LocalExecutor(jobs).map_unordered(
+            posixpath.basename, PATHS, 1, no_fallback
+        )
+    )
     assert got == {0: "x", 1: "y", 2: "z"}
+
+
+def die(code: int) -> int:
+    """A task whose worker process dies at once."""
+    os._exit(code)
+
+
+def test_local_worker_death_is_the_fallback() -> None:
+    """Tests that tasks whose worker process died get the fallback's
+    result instead of stopping the run."""
+
+    def fallback(task: int, error: BaseException) -> int:
+        assert isinstance(error, BrokenProcessPool)
+        return -task
+
+    got = dict(LocalExecutor(2).map_unordered(die, [3, 4], 1, fallback))
+    assert got == {0: -3, 1: -4}
 
 
 def test_ray_missing_says_how_to_install(
@@ -95,7 +123,11 @@ def test_ray_streams_in_completion_order() -> None:
     A pure-Python stdlib function: Ray workers cannot import the test
     modules, and Ray cannot run builtins.
     """
-    got = dict(RayExecutor().map_unordered(posixpath.basename, PATHS, cpus=1))
+    got = dict(
+        RayExecutor().map_unordered(
+            posixpath.basename, PATHS, cpus=1, fallback=no_fallback
+        )
+    )
     assert got == {0: "x", 1: "y", 2: "z"}
 
 
