@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import mlsched
 from mlsched.importer import command as import_command
@@ -412,6 +412,7 @@ def _cmd_gap(args: argparse.Namespace) -> int:
 
     _check_search_args(args)
     problem = load_problem(args.problem)
+    labels = _op_labels(args, problem)
     mine = None
     if args.schedule is not None:
         mine = evaluate(problem, load_solution(args.schedule), args.rules)
@@ -442,7 +443,30 @@ def _cmd_gap(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.text())
+        if mine is not None:
+            print(_format_shares(report.shares(), labels))
     return EXIT_OK
+
+
+def _format_shares(
+    shares: Sequence[dict[str, Any]], labels: Sequence[str] | None
+) -> str:
+    """Where the time of the user's schedule goes, subgraph by subgraph."""
+    head = (
+        f"{'#':>4} {'ops':<28} {'bottleneck':<10} {'latency':>14} {'share':>7}"
+    )
+    lines = [
+        "",
+        f"where the time goes in your schedule ({len(shares)} subgraphs):",
+        head,
+        "-" * len(head),
+    ]
+    lines += [
+        f"{s['index']:>4} {_fmt_ops(s['ops'], labels=labels):<28} "
+        f"{s['bottleneck']:<10} {s['latency']:>14,.1f} {s['share']:>7.2%}"
+        for s in shares
+    ]
+    return "\n".join(lines)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -682,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
     ga.add_argument(
         "--json", action="store_true", help="print the report as JSON"
     )
+    _add_names(ga)
     ga.set_defaults(func=_cmd_gap)
     _add_generate(sub)
 

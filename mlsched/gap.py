@@ -130,14 +130,10 @@ class GapReport:
         }
 
     def text(self) -> str:
-        """The report as the CLI prints it."""
+        """The report as the CLI prints it, without the breakdown of
+        :meth:`shares`."""
         return "\n".join(
-            [
-                *self._latencies(),
-                *self._bounds(),
-                *self._gap_lines(),
-                *self._breakdown(),
-            ]
+            [*self._latencies(), *self._bounds(), *self._gap_lines()]
         )
 
     def _latencies(self) -> list[str]:
@@ -196,29 +192,6 @@ class GapReport:
             f"{'speedup of best over naive:':<31}"
             f"{self.naive.objective / self.best:.3f}x"
         )
-        return lines
-
-    def _breakdown(self) -> list[str]:
-        shares = self.shares()
-        if not shares:
-            return []
-        head = (
-            f"{'#':>4} {'ops':<28} {'bottleneck':<10} {'latency':>14} "
-            f"{'share':>7}"
-        )
-        lines = [
-            "",
-            f"where the time goes in your schedule ({len(shares)} subgraphs):",
-            head,
-            "-" * len(head),
-        ]
-        for s in shares:
-            ops = ",".join(str(o) for o in s["ops"])
-            ops = ops if len(ops) <= 28 else ops[:25] + "..."
-            lines.append(
-                f"{s['index']:>4} {ops:<28} {s['bottleneck']:<10} "
-                f"{s['latency']:>14,.1f} {s['share']:>7.2%}"
-            )
         return lines
 
 

@@ -152,3 +152,31 @@ def test_signed_gap(
 ) -> None:
     """Tests that gaps are relative to the latency and keep their sign."""
     assert signed_gap(latency, reference) == expected
+
+
+def test_gap_breakdown_with_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tests that ``--names`` labels the ops of the breakdown, and that a
+    sidecar of another problem is one line, exit 2, before any solve."""
+    tensor = {"value": "x", "rows": [0, 128], "cols": [0, 128]}
+    names = {
+        "model": "toy",
+        "ops": [
+            {"label": label, "node": label, "op_type": "Relu"}
+            for label in ("relu_a", "relu_b")
+        ],
+        "tensors": [{**tensor, "label": f"t{t}"} for t in range(3)],
+    }
+    sidecar = write(tmp_path, names, "names.json")
+    mine = write(tmp_path, NAIVE)
+    argv = ["gap", "example1", "--schedule", mine, "--time-limit", "1"]
+    assert cli.main([*argv, "--names", sidecar]) == cli.EXIT_OK
+    text = capsys.readouterr().out
+    assert "   0 relu_a " in text
+    assert "   1 relu_b " in text
+    wrong = write(tmp_path, {**names, "ops": names["ops"][:1]}, "other.json")
+    assert cli.main([*argv, "--names", wrong]) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "1 ops and 3 tensors, but the problem has 2 ops" in err
