@@ -226,7 +226,8 @@ class Lowering:
                 "a graph output; mlsched schedules graphs of MatMuls"
             )
         for out in self.graph.outputs:
-            self._demand(self.views[out], whole(self.views[out].shape))
+            if out in self.views:  # else a graph input passed through
+                self._demand(self.views[out], whole(self.views[out].shape))
         for node in reversed(compute):
             self._plan_cells(node)
         for node in compute:
