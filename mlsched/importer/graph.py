@@ -107,7 +107,8 @@ def load_graph(
     """
     onnx = _onnx()
     model, label = _read_model(onnx, source)
-    symbols = _symbols(model)
+    model, weights = _without_weights(onnx, model)
+    symbols = _symbols(model, weights)
     for name in dims:
         if name not in symbols:
             raise InputError(
@@ -115,7 +116,7 @@ def load_graph(
                 f"(symbolic: {', '.join(symbols) or 'none'})"
             )
     bound = resolve_dims(symbols, dims, seq_len, batch)
-    _bind_inputs(model, bound, label)
+    _bind_inputs(model, bound, label, weights)
     try:
         model = onnx.shape_inference.infer_shapes(
             model, strict_mode=True, data_prop=True
@@ -126,14 +127,12 @@ def load_graph(
         raise InputError(
             f"model {label}: invalid graph: {first[0] if first else exc}"
         ) from None
-    return _graph(onnx, model, label)
+    return _graph(onnx, model, label, weights)
 
 
 def _read_model(onnx: Any, source: Any) -> tuple[Any, str]:
     if isinstance(source, onnx.ModelProto):
-        model = onnx.ModelProto()
-        model.CopyFrom(source)
-        return model, "(ModelProto)"
+        return source, "(ModelProto)"
     if not isinstance(source, (str, os.PathLike)):
         raise InputError(
             f"model: expected a path or onnx.ModelProto, got "
@@ -143,13 +142,42 @@ def _read_model(onnx: Any, source: Any) -> tuple[Any, str]:
     if not Path(source).is_file():
         raise InputError(f"model {label}: no such file")
     try:
-        return onnx.load(os.fspath(source)), label
+        return onnx.load(os.fspath(source), load_external_data=False), label
     except Exception as exc:  # DecodeError, OSError, external data
         text = str(exc).strip().splitlines()
         reason = text[0] if text else type(exc).__name__
         raise InputError(
             f"model {label}: not a readable ONNX model ({reason})"
         ) from None
+
+
+def _without_weights(onnx: Any, model: Any) -> tuple[Any, frozenset[str]]:
+    """A copy of the model whose large initializers are typed inputs.
+
+    Only shapes matter here, and shape inference cannot take a model over
+    protobuf's 2 GB limit; the names of all initializers are returned so
+    they still count as constants.
+    """
+    graph = model.graph
+    light = onnx.ModelProto()
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    out = light.graph
+    out.name = graph.name
+    for field_name in ("node", "input", "output", "value_info"):
+        getattr(out, field_name).extend(getattr(graph, field_name))
+    declared = {v.name for v in graph.input}
+    for tensor in graph.initializer:
+        if _small(tensor):
+            out.initializer.append(tensor)
+        elif tensor.name not in declared:
+            out.input.append(
+                onnx.helper.make_tensor_value_info(
+                    tensor.name, tensor.data_type, list(tensor.dims)
+                )
+            )
+    return light, frozenset(t.name for t in graph.initializer)
 
 
 def resolve_dims(
@@ -170,12 +198,11 @@ def resolve_dims(
     return bound
 
 
-def _symbols(model: Any) -> list[str]:
+def _symbols(model: Any, weights: frozenset[str]) -> list[str]:
     """Symbolic dimension names of the graph inputs, in order."""
-    init = {t.name for t in model.graph.initializer}
     names: list[str] = []
     for value in model.graph.input:
-        if value.name in init:
+        if value.name in weights:
             continue
         for dim in value.type.tensor_type.shape.dim:
             if dim.HasField("dim_param") and dim.dim_param not in names:
@@ -191,12 +218,13 @@ def _hint(name: str) -> str:
     return f"--dim {name}=N"
 
 
-def _bind_inputs(model: Any, dims: Mapping[str, int], label: str) -> None:
+def _bind_inputs(
+    model: Any, dims: Mapping[str, int], label: str, weights: frozenset[str]
+) -> None:
     """Give every graph input a static shape; let inference redo the rest."""
     graph = model.graph
-    init = {t.name for t in graph.initializer}
     for value in graph.input:
-        if value.name in init:
+        if value.name in weights:
             continue
         if not value.type.HasField("tensor_type"):
             raise InputError(
@@ -222,7 +250,9 @@ def _bind_inputs(model: Any, dims: Mapping[str, int], label: str) -> None:
         value.type.tensor_type.ClearField("shape")
 
 
-def _graph(onnx: Any, model: Any, label: str) -> Graph:
+def _graph(
+    onnx: Any, model: Any, label: str, weights: frozenset[str]
+) -> Graph:
     graph = model.graph
     shapes: dict[str, tuple[int, ...]] = {}
     for value in (*graph.input, *graph.value_info, *graph.output):
@@ -264,11 +294,7 @@ def _graph(onnx: Any, model: Any, label: str) -> Graph:
         nodes=tuple(nodes),
         shapes=shapes,
         sources=frozenset(sources),
-        inputs=frozenset(
-            v.name
-            for v in graph.input
-            if v.name not in {t.name for t in graph.initializer}
-        ),
+        inputs=frozenset(v.name for v in graph.input) - weights,
         outputs=tuple(v.name for v in graph.output),
         label=label,
         opset=_opset(model),

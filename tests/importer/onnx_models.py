@@ -86,9 +86,15 @@ def swiglu(seq: int = 256, d: int = 128, f: int = 384) -> Any:
 
 
 def attention_block(
-    b: Builder, x: str, d: int, heads: int, tag: str, shape4: str
+    b: Builder,
+    x: str,
+    d: int,
+    heads: int,
+    tag: str,
+    shape4: str,
+    batch: int = 1,
 ) -> str:
-    """Multi-head self-attention as PyTorch exports it (batch 1)."""
+    """Multi-head self-attention as PyTorch exports it."""
     dh = d // heads
     proj = {}
     for p in "qkv":
@@ -106,17 +112,19 @@ def attention_block(
     p = b.node("Softmax", [s], f"{tag}softmax", axis=-1)
     ctx = b.node("MatMul", [p, v], f"{tag}pv")
     ctx = b.node("Transpose", [ctx], f"{tag}merge_t", perm=[0, 2, 1, 3])
-    shape3 = b.ints(f"{tag}shape3", [1, -1, d])
+    shape3 = b.ints(f"{tag}shape3", [batch, -1, d])
     ctx = b.node("Reshape", [ctx, shape3], f"{tag}merge")
     return b.node("MatMul", [ctx, b.weight(f"{tag}wo", d, d)], f"{tag}o")
 
 
-def attention(seq: int = 256, d: int = 512, heads: int = 4) -> Any:
-    """One self-attention block on x[1, seq, d]."""
+def attention(
+    seq: int = 256, d: int = 512, heads: int = 4, batch: int = 1
+) -> Any:
+    """One self-attention block on x[batch, seq, d]."""
     b = Builder()
-    shape4 = b.ints("shape4", [1, seq, heads, d // heads])
-    out = attention_block(b, "x", d, heads, "", shape4)
-    return b.model({"x": [1, seq, d]}, out)
+    shape4 = b.ints("shape4", [batch, seq, heads, d // heads])
+    out = attention_block(b, "x", d, heads, "", shape4, batch)
+    return b.model({"x": [batch, seq, d]}, out)
 
 
 def decoder(
@@ -149,6 +157,18 @@ def decoder(
         mlp_out = swiglu_block(b, n2, d, f, tag)
         x = b.node("Add", [x, mlp_out], f"{tag}res2")
     return b.model({"x": [1, "seq_len", d]}, x)
+
+
+def gemm_transposed() -> Any:
+    """Gemm(x[256, 128], W[512, 128]ᵀ) + bias[512], as nn.Linear exports."""
+    b = Builder()
+    b.node(
+        "Gemm",
+        ["x", b.weight("w", 512, 128), b.weight("bias", 512)],
+        "linear",
+        transB=1,
+    )
+    return b.model({"x": [256, 128]}, "linear")
 
 
 def relu_only() -> Any:

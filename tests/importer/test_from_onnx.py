@@ -124,6 +124,42 @@ def test_attention_splits_heads() -> None:
     assert_solves(p)
 
 
+def test_batched_attention_splits_batch_and_heads() -> None:
+    """Tests that attention on x[2, 128, 256] with 2 heads makes one op
+    per (batch, head) slice: each projection splits by batch row block
+    and head column block (x becomes two row-block inputs shared by q, k
+    and v).
+
+    Ops: 3 projections x 4 slices + 5 per-slice steps (K copy, scores,
+    scale, softmax, P·V) x 4 + the merge copy + the output projection
+    = 34; the merge reads all 4 P·V outputs.
+    """
+    result = from_onnx(onnx_models.attention(seq=128, d=256, heads=2, batch=2))
+    p, labels = result.problem, [o.label for o in result.names.ops]
+    assert p.num_ops == 34
+    assert Counter(p.op_types) == {
+        "MatMul": 3 * 4 + 2 * 4 + 1,
+        "Pointwise": 13,
+    }
+    x_blocks = {
+        p.inputs[labels.index(f"{n}[{i}]")][0] for n in "qkv" for i in range(4)
+    }
+    assert len(x_blocks) == 2
+    assert all(shape(p, t) == (128, 256) for t in x_blocks)
+    assert len(p.inputs[labels.index("merge:copy0")]) == 4
+    assert_solves(p)
+
+
+def test_gemm_transposed_weight_and_bias() -> None:
+    """Tests that Gemm with transB = 1 (nn.Linear) is one MatMul on the
+    transposed weight, its bias part of the op: K = 128 -> 512."""
+    p = from_onnx(onnx_models.gemm_transposed()).problem
+    assert p.op_types == ("MatMul",)
+    assert op_shapes(p, 0) == [(256, 128), (128, 512), (256, 512)]
+    assert p.base_costs == (512.0,)
+    assert_solves(p)
+
+
 def test_decoder_with_dynamic_seq_len() -> None:
     """Tests that two pre-norm decoder layers (RMSNorm, 2-head attention,
     residual, RMSNorm, SwiGLU, residual) import with seq_len bound.
