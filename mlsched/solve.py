@@ -114,6 +114,11 @@ def solve(
             return Result.infeasible(
                 method, rules, time.perf_counter() - start, str(exc)
             )
+        if initial is not None:
+            # Never a first schedule worse than the one given.
+            given = exact_objective(p, initial, rules)
+            if given < quick_objective:
+                quick, quick_objective = initial, given
         on_improvement(quick, quick_objective, None)
         on_improvement = _improving(on_improvement, quick_objective)
     if method == "cpsat":
