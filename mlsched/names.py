@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mlsched.model.io import InputError
+from mlsched.model.io import InputError, _one_line
 from mlsched.model.problem import Problem
 
 
@@ -90,6 +90,4 @@ def load_names(path: str | os.PathLike[str]) -> Names:
     try:
         return Names.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"names {label}: {where}: {err['msg']}") from None
+        raise InputError(f"names {label}: {_one_line(exc)}") from None

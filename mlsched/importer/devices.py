@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mlsched.model.io import InputError
+from mlsched.model.io import InputError, _one_line
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,11 +82,7 @@ def _validated(name: str, fields: Any) -> Device:
     try:
         return Device.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise InputError(
-            f"device preset {name!r}: {field}: {err['msg']}"
-        ) from None
+        raise InputError(f"device preset {name!r}: {_one_line(exc)}") from None
 
 
 def get_device(device: str | Device | None) -> Device:
@@ -121,6 +117,4 @@ def adjusted(device: Device, **changes: Any) -> Device:
     try:
         return Device.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"device {field}: {err['msg']}") from None
+        raise InputError(f"device {_one_line(exc)}") from None

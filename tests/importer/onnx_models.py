@@ -171,6 +171,23 @@ def gemm_transposed() -> Any:
     return b.model({"x": [256, 128]}, "linear")
 
 
+def rowwise() -> Any:
+    """Cast, LayerNorm, MatMul, Gelu, a row mean and a centring Sub."""
+    b = Builder()
+    h = b.node("Cast", ["x"], "cast", to=TensorProto.FLOAT)
+    h = b.node(
+        "LayerNormalization",
+        [h, b.weight("gamma", 256), b.weight("beta", 256)],
+        "ln",
+    )
+    fc = b.node("MatMul", [h, b.weight("w", 256, 512)], "fc")
+    h = b.node("Gelu", [fc], "gelu")
+    mean = b.node("ReduceMean", [h, b.ints("last", [-1])], "mean", keepdims=1)
+    h = b.node("Sub", [h, mean], "center")
+    b.node("Flatten", [h], "flat", axis=1)
+    return b.model({"x": [128, 256]}, "flat")
+
+
 def relu_only() -> Any:
     """A model without any MatMul."""
     b = Builder()

@@ -160,6 +160,29 @@ def test_gemm_transposed_weight_and_bias() -> None:
     assert_solves(p)
 
 
+def test_rowwise_ops_and_folded_layout() -> None:
+    """Tests row-wise ops: LayerNorm reads whole rows (8 operations per
+    element -> 1024), a ReduceMean over 512 columns writes a 128x1 column
+    (one operation per input element: 128 rows x 512 / 128 = 512), the
+    Sub broadcasting it reads that column; Cast and Flatten vanish.
+
+    fc: K = 256 -> 1024; gelu: 4 operations -> 512; center: 128.
+    """
+    p = from_onnx(onnx_models.rowwise()).problem
+    assert p.op_types == (
+        "Pointwise",
+        "MatMul",
+        "Pointwise",
+        "Pointwise",
+        "Pointwise",
+    )
+    assert p.base_costs == (1024.0, 1024.0, 512.0, 512.0, 128.0)
+    assert op_shapes(p, 3) == [(128, 512), (128, 1)]
+    assert op_shapes(p, 4) == [(128, 512), (128, 1), (128, 512)]
+    assert p.inputs[0] == (0,)  # the graph input x itself, not a copy
+    assert_solves(p)
+
+
 def test_decoder_with_dynamic_seq_len() -> None:
     """Tests that two pre-norm decoder layers (RMSNorm, 2-head attention,
     residual, RMSNorm, SwiGLU, residual) import with seq_len bound.
