@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+from mlsched.model.fusible import can_pass_inside
 from mlsched.model.problem import Problem
+from mlsched.model.traffic import traffic_bound
 
 
 def native_tiles(problem: Problem, t: int) -> int:
@@ -50,37 +52,29 @@ def relative_gap(latency: float, bound: float | None) -> float | None:
     return max(0.0, (latency - bound) / latency)
 
 
-def can_pass_inside(
-    problem: Problem, rules: str, src: int, dst: int, t: int
-) -> bool:
-    """Whether some valid subgraph could hold tensor t, made by op ``src``,
-    as an ephemeral input of op ``dst``.
-
-    Only one fusion is ever out of reach: a Pointwise output fed to a
-    MatMul whose K is beyond a native tile side. With more than one
-    k-step that needs w (LHS) or h (RHS) >= K, and in the strict profile
-    one k-step needs k >= K_slicing with k <= k_native, which only a
-    tail with a small K allows (``dst`` then is its head).
-    """
-    p = problem
-    if p.is_matmul[src] or not p.is_matmul[dst]:
-        return True
-    k_op = p.k_op[dst]
-    w_native, h_native = p.native_granularity
-    lhs, rhs = p.inputs[dst]
-    if rules == "contest" or k_op <= p.k_native:
-        return True
-    if (t == lhs and k_op <= w_native) or (t == rhs and k_op <= h_native):
-        return True
-    return any(
-        p.is_matmul[c] and p.k_op[c] <= p.k_native
-        for u in p.outputs[dst]
-        for c in p.consumers[u]
-    )
-
-
 def lower_bound(problem: Problem, rules: str = "strict") -> float:
     """A lower bound on the latency of every valid schedule.
+
+    The larger of :func:`compute_bound` and the traffic-aware bound of
+    :mod:`mlsched.model.traffic` (docs/lower-bound.md proves both).
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    rules
+        ``"strict"`` or ``"contest"``.
+
+    Returns
+    -------
+    float
+        The bound; a schedule that reaches it is optimal.
+    """
+    return max(compute_bound(problem, rules), traffic_bound(problem, rules))
+
+
+def compute_bound(problem: Problem, rules: str = "strict") -> float:
+    """A lower bound from compute alone.
 
     Every cell costs at least its compute, and an op in a subgraph of n
     tiles computes its base cost n times (its k-steps add up to one

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from mlsched import evaluate, load_problem, solve
-from mlsched.model.bounds import compute_floor, io_floor, lower_bound
+from mlsched.model.bounds import (
+    compute_bound,
+    compute_floor,
+    io_floor,
+    lower_bound,
+)
 from mlsched.model.result import SolveStatus
 
 PROFILES = ("strict", "contest")
@@ -92,21 +99,25 @@ FORK = problem(
         "fork-strict",
     ],
 )
-def test_hand_derived_lower_bound(
+def test_hand_derived_compute_bound(
     instance: Any, rules: str, expected: float
 ) -> None:
-    """Tests the lower bound against values derived by hand in the
+    """Tests the compute-only bound against values derived by hand in the
     table's comments (base cost times the fewest tiles each op can be
-    computed on)."""
-    assert lower_bound(load_problem(instance), rules) == expected
+    computed on), and that the lower bound is at least it."""
+    p = load_problem(instance)
+    assert compute_bound(p, rules) == expected
+    assert lower_bound(p, rules) >= expected
 
 
 def test_chain_bound_is_below_the_compute_floor_and_reachable() -> None:
-    """Tests that the chain's bound (2000) is below the compute floor
-    (4 x 1000 + 1000) and is no more than a valid fused schedule's
-    latency: [[0, 1]] at [128, 128, 128] runs T4's single tile."""
+    """Tests that the chain's compute bound (2000) is below the compute
+    floor (4 x 1000 + 1000) and the lower bound is no more than a valid
+    fused schedule's latency: [[0, 1]] at [128, 128, 128] runs T4's
+    single tile."""
     p = load_problem(CHAIN)
     assert compute_floor(p) == 5000.0
+    assert compute_bound(p) == 2000.0
     solution = {
         "subgraphs": [[0, 1]],
         "granularities": [[128, 128, 128]],
@@ -155,9 +166,22 @@ def test_list_scheduler_is_proven_optimal_in_strict(name: str) -> None:
 @pytest.mark.parametrize("rules", PROFILES)
 def test_floors_of_example1(rules: str) -> None:
     """Tests the floors of example1: ops of cost 1000 and 100 on one tile
-    each (1100, also the bound: nothing is smaller than a tile), and T0
-    plus T2 moved once: 32768 / 10."""
+    each (1100, also the compute bound: nothing is smaller than a tile),
+    and T0 plus T2 moved once: 32768 / 10."""
     p = load_problem("example1")
     assert compute_floor(p) == 1100.0
-    assert lower_bound(p, rules) == 1100.0
+    assert compute_bound(p, rules) == 1100.0
     assert io_floor(p) == 3276.8
+
+
+def test_model_layer_does_not_import_ortools() -> None:
+    """Tests that importing the model layer (bounds included) loads no
+    solver: the bound is pure Python and NumPy."""
+    code = "import sys, mlsched.model; print('ortools' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "False"

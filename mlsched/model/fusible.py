@@ -1,0 +1,34 @@
+"""Which producer-consumer edges some valid subgraph can fuse."""
+
+from __future__ import annotations
+
+from mlsched.model.problem import Problem
+
+
+def can_pass_inside(
+    problem: Problem, rules: str, src: int, dst: int, t: int
+) -> bool:
+    """Whether some valid subgraph could hold tensor t, made by op ``src``,
+    as an ephemeral input of op ``dst``.
+
+    Only one fusion is ever out of reach: a Pointwise output fed to a
+    MatMul whose K is beyond a native tile side. With more than one
+    k-step that needs w (LHS) or h (RHS) >= K, and in the strict profile
+    one k-step needs k >= K_slicing with k <= k_native, which only a
+    tail with a small K allows (``dst`` then is its head).
+    """
+    p = problem
+    if p.is_matmul[src] or not p.is_matmul[dst]:
+        return True
+    k_op = p.k_op[dst]
+    w_native, h_native = p.native_granularity
+    lhs, rhs = p.inputs[dst]
+    if rules == "contest" or k_op <= p.k_native:
+        return True
+    if (t == lhs and k_op <= w_native) or (t == rhs and k_op <= h_native):
+        return True
+    return any(
+        p.is_matmul[c] and p.k_op[c] <= p.k_native
+        for u in p.outputs[dst]
+        for c in p.consumers[u]
+    )
