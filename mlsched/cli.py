@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
@@ -11,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -117,10 +118,12 @@ class _Incumbent:
     """The best schedule so far, written atomically as it improves."""
 
     def __init__(
-        self, output: str | None, quiet: bool, lower_bound: float | None
+        self, output: str | None, quiet: bool, bound: Callable[[], float]
     ) -> None:
         self.output = output
-        self.lower_bound = lower_bound
+        # Computed at the first progress line, after the first schedule
+        # is on disk: on a large graph the bound takes a second or two.
+        self.bound = functools.cache(bound)
         self.quiet = quiet
         self.start = time.monotonic()
         self.solution: Solution | None = None
@@ -141,7 +144,7 @@ class _Incumbent:
             text = f"[{elapsed:7.2f}s] incumbent {objective:,.1f}"
             for name, value in (
                 ("column lb", bound),
-                ("proven lb", self.lower_bound),
+                ("proven lb", self.bound()),
             ):
                 gap = relative_gap(objective, value)
                 if value is not None and gap is not None:
@@ -185,7 +188,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     problem = load_problem(args.problem)
     initial = None if args.initial is None else load_solution(args.initial)
     incumbent = _Incumbent(
-        args.output, args.quiet, lower_bound(problem, args.rules)
+        args.output,
+        args.quiet,
+        functools.partial(lower_bound, problem, args.rules),
     )
     time_limit = hard_stop = args.time_limit
     if time_limit is not None:

@@ -135,6 +135,9 @@ class TrafficBound:
         self._grids: dict[Shape, _Grid] = {}
         self._terms_cache: dict[Terms, np.ndarray] = {}
         self._f: dict[tuple[int, Shape | None], np.ndarray] = {}
+        self._costed: dict[
+            tuple[object, ...], list[tuple[Config, np.ndarray]]
+        ] = {}
 
     # Static structure --------------------------------------------------
 
@@ -288,8 +291,9 @@ class TrafficBound:
                     grids: frozenset[Shape] = frozenset(kept[:1])
                 else:
                     grids = self.grids_below[o]
+                steps = (False, True) if p.is_matmul[o] else (False,)
                 for grid in sorted(grids):
-                    for many in (False, True):
+                    for many in steps:
                         yield Config(in_states, states, feed, grid, many)
 
     # Costs --------------------------------------------------------------
@@ -343,26 +347,81 @@ class TrafficBound:
         one); ``None``: no constraint.
         """
         key = (o, fused)
-        if key in self._f:
-            return self._f[key]
+        if key not in self._f:
+            self._f[key] = self._best(o, fused)
+        return self._f[key]
+
+    def _best(self, o: int, fused: Shape | None) -> np.ndarray:
+        found = self.costed(o)
+        if fused is not None:
+            edge = self.parent.get(o)
+            found = [
+                (cfg, v)
+                for cfg, v in found
+                if self._fits_parent(o, cfg, edge, fused)
+            ]
+        if not found:
+            return np.full(len(THETAS), np.inf)
+        total = np.stack([v for _, v in found])
+        ins = list(dict.fromkeys(self.p.inputs[o]))
+        for src, t in self.children.get(o, []):
+            pos = ins.index(t)
+            # A configuration with t ephemeral fuses the edge on its grid.
+            below: dict[Shape | None, np.ndarray] = {
+                None: self.best(src, None)
+            }
+            for cfg, _ in found:
+                if cfg.ins[pos] is State.EPH and cfg.grid not in below:
+                    below[cfg.grid] = self.best(src, cfg.grid)
+            total += np.stack(
+                [
+                    below[cfg.grid if cfg.ins[pos] is State.EPH else None]
+                    for cfg, _ in found
+                ]
+            )
+        result: np.ndarray = total.min(axis=0)
+        return result
+
+    def costed(self, o: int) -> list[tuple[Config, np.ndarray]]:
+        """Every configuration of o some granularity makes valid, with
+        its cost (computed once per op)."""
+        key = self._signature(o)
+        if key not in self._costed:
+            found = []
+            for cfg in self.configs(o):
+                value = self.cost(o, cfg)
+                if value is not None:
+                    found.append((cfg, value))
+            self._costed[key] = found
+        return self._costed[key]
+
+    def _signature(self, o: int) -> tuple[object, ...]:
+        """Everything :meth:`configs` and :meth:`cost` read about op o:
+        ops with equal signatures have equal costed configurations."""
         p = self.p
-        best = np.full(len(THETAS), np.inf)
-        edge = self.parent.get(o)
         ins = list(dict.fromkeys(p.inputs[o]))
-        kids = [(ins.index(t), src) for src, t in self.children.get(o, [])]
-        for cfg in self.configs(o):
-            if fused and not self._fits_parent(o, cfg, edge, fused):
-                continue
-            value = self.cost(o, cfg)
-            if value is None:
-                continue
-            total = value.copy()
-            for pos, src in kids:
-                inside = cfg.ins[pos] is State.EPH
-                total += self.best(src, cfg.grid if inside else None)
-            np.minimum(best, total, out=best)
-        self._f[key] = best
-        return best
+        return (
+            p.is_matmul[o],
+            p.base_costs[o],
+            p.k_op[o],
+            tuple(ins.index(t) for t in p.inputs[o]),
+            tuple(
+                (
+                    self.shape(t),
+                    None
+                    if t not in p.producer
+                    else p.is_matmul[p.producer[t]],
+                    tuple(self.input_states(o, t)),
+                    self.weight.get((t, o), 0.0),
+                )
+                for t in ins
+            ),
+            tuple(
+                (self.shape(t), tuple(self.output_states(o, t)))
+                for t in p.outputs[o]
+            ),
+            self.grids_below[o],
+        )
 
     def _fits_parent(
         self,

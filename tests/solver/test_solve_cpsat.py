@@ -334,19 +334,20 @@ def test_column_optimal_is_not_called_optimal() -> None:
     is COLUMN_OPTIMAL, and says so, when the proven lower bound is below
     it.
 
-    example1: fusing both ops costs 3276.8, the whole graph's I/O (SPEC
-    §9), while the proven lower bound counts compute only: 1000 + 100 =
-    1100 for two one-tile ops. So 3276.8 is not proven optimal over all
-    schedules, though no column schedule beats it.
+    Benchmark 2 (five 256x256 Pointwise ops, 2x2 native tiles each):
+    the columns' best is 31107.2 while the proven lower bound is the
+    compute, 1500 x 3 x 4 + 1000 x 2 x 4 = 26000. So 31107.2 is not
+    proven optimal over all schedules, though no column schedule beats
+    it.
     """
-    result = solve("example1", method="cpsat", time_limit=5)
-    check_valid("example1", result, "strict")
-    assert math.isclose(result.objective, 3276.8, rel_tol=1e-9)
-    assert result.lower_bound == 1100.0
+    result = solve("mlsys-2026-2", method="cpsat", time_limit=5)
+    check_valid("mlsys-2026-2", result, "strict")
+    assert math.isclose(result.objective, 31107.2, rel_tol=1e-9)
+    assert result.lower_bound == 26000.0
     assert not result.proven_optimal
     assert result.status is SolveStatus.COLUMN_OPTIMAL
     summary = result.summary()
     assert "status     column_optimal (optimal over the enumerated" in summary
     assert "over the enumerated columns only" in summary
-    assert "proven lb  1,100.0 (gap 66.43%) over all valid" in summary
+    assert "proven lb  26,000.0 (gap 16.42%) over all valid" in summary
     assert result.to_dict()["status"] == "column_optimal"
