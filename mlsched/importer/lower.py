@@ -329,7 +329,7 @@ class Lowering:
             f"node {node.name!r} ({node.op_type}) {why}: imported as a "
             "Pointwise op reading its whole inputs"
         )
-        log.warning(text)
+        log.info(text)  # returned in ImportResult.warnings
         self.warnings.append(text)
         return Kind.OPAQUE
 

@@ -211,3 +211,24 @@ def test_plot_with_names(tmp_path: Path, models: ModuleType) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "s.png").stat().st_size > 10_000
+
+
+def test_skip_unsupported_warns_once(
+    tmp_path: Path, models: ModuleType
+) -> None:
+    """Tests that --skip-unsupported imports a Conv with exactly one
+    warning line naming the node, and exit 0."""
+    model = save(models, "with_conv", tmp_path / "conv.onnx")
+    done = run_cli(
+        "import",
+        str(model),
+        "--skip-unsupported",
+        "-o",
+        "p.json",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("mlsched: warning: node 'conv0' (Conv)")
+    assert load_problem(tmp_path / "p.json").num_ops == 2
