@@ -6,11 +6,11 @@ from ortools.sat.python import cp_model
 
 from mlsched.model import Problem
 from mlsched.solver.columns import Column
-from mlsched.solver.variables import Variables
+from mlsched.solver.variables import Selection, Variables
 
 
 def add_coverage(
-    model: cp_model.CpModel, columns: list[Column], v: Variables, n_ops: int
+    model: cp_model.CpModel, columns: list[Column], v: Selection, n_ops: int
 ) -> None:
     """Every op lies in exactly one selected column."""
     holding: list[list[cp_model.IntVar]] = [[] for _ in range(n_ops)]
@@ -55,29 +55,45 @@ def add_precedence(
                 )
 
 
-def add_retention(
-    model: cp_model.CpModel,
-    problem: Problem,
-    columns: list[Column],
-    v: Variables,
+def add_pairing(
+    model: cp_model.CpModel, columns: list[Column], v: Selection
 ) -> None:
-    """Retained tensors flow into exactly the next subgraph.
+    """Each retained tensor has one giver and one taker, which match.
 
-    A column retaining t is selected iff a column receiving t is, and then
-    every reader of t sits one position after t's producer. A receiving
-    column holds all readers of t, so it is that next subgraph, and its P
-    names exactly what its predecessor retains.
+    A column retaining t is selected iff a column receiving t is. The
+    taker of t runs right after the giver, so its P must be exactly the
+    giver's R: a giver and a taker of t whose sets differ exclude each
+    other.
     """
-    gives: dict[int, list[cp_model.IntVar]] = {t: [] for t in v.retained}
-    takes: dict[int, list[cp_model.IntVar]] = {t: [] for t in v.retained}
+    gives: dict[int, list[int]] = {t: [] for t in v.retained}
+    takes: dict[int, list[int]] = {t: [] for t in v.retained}
     for c, col in enumerate(columns):
         for t in col.retain_out:
-            gives[t].append(v.select[c])
+            gives[t].append(c)
         for t in col.retain_in:
-            takes[t].append(v.select[c])
+            takes[t].append(c)
     for t, flag in v.retained.items():
-        model.add(sum(gives[t]) == flag).with_name(f"retain_out[{t}]")
-        model.add(sum(takes[t]) == flag).with_name(f"retain_in[{t}]")
+        model.add(sum(v.select[c] for c in gives[t]) == flag).with_name(
+            f"retain_out[{t}]"
+        )
+        model.add(sum(v.select[c] for c in takes[t]) == flag).with_name(
+            f"retain_in[{t}]"
+        )
+        for a in gives[t]:
+            for b in takes[t]:
+                if columns[a].retain_out != columns[b].retain_in:
+                    model.add_bool_or([~v.select[a], ~v.select[b]]).with_name(
+                        f"retain_match[{t},{a},{b}]"
+                    )
+
+
+def add_adjacency(
+    model: cp_model.CpModel, problem: Problem, v: Variables
+) -> None:
+    """Every reader of a retained tensor sits one position after its
+    producer: the taker (which holds all readers) is the next subgraph.
+    """
+    for t, flag in v.retained.items():
         src = problem.producer[t]
         for reader in problem.consumers[t]:
             model.add(

@@ -27,8 +27,14 @@ from mlsched.solver.columns import (
     refine,
     schedule_columns,
 )
-from mlsched.solver.model import ColumnModel
-from mlsched.solver.sat import Improvement, SatSettings, solve_model
+from mlsched.solver.master import OrderFreeModel
+from mlsched.solver.model import ColumnModel, MasterBase
+from mlsched.solver.sat import (
+    Improvement,
+    ModelOutcome,
+    SatSettings,
+    solve_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,9 @@ ENUMERATION_SHARE = 0.3
 REFINE_SHARE = 0.25
 # Below this many seconds a CP-SAT search is not worth starting.
 MIN_SEARCH = 0.05
+# No-goods added to the order-free master before the positional model
+# takes over.
+MAX_CUTS = 50
 
 
 @dataclass
@@ -221,18 +230,37 @@ class _Driver:
     def _search(
         self, columns: list[Column]
     ) -> tuple[SolveStatus, float | None]:
-        """One CP-SAT search over ``columns`` from the incumbent."""
-        cm = ColumnModel(self.problem, columns)
-        hint = self.best.steps or list(self.begin.steps)
-        cm.hint(hint)
+        """Search ``columns`` from the incumbent: the order-free master
+        with cuts, then the positional model if cuts do not settle it."""
+        master = OrderFreeModel(self.problem, columns)
+        while True:
+            out = self._solve(master)
+            if out.status is SolveStatus.MODEL_INVALID or out.final is None:
+                return out.status, out.bound
+            ordering = master.order(out.final)
+            if ordering.order is not None:
+                return out.status, out.bound
+            if out.status is not SolveStatus.COLUMN_OPTIMAL:
+                return SolveStatus.FEASIBLE, out.bound
+            if master.cuts >= MAX_CUTS or self.left() <= MIN_SEARCH:
+                break
+            master.cut(ordering.conflict)
+        logger.info("%d cuts did not settle the order", master.cuts)
+        out = self._solve(ColumnModel(self.problem, columns))
+        return out.status, out.bound
+
+    def _solve(self, master: MasterBase) -> ModelOutcome:
+        """One CP-SAT search of ``master``, hinted with the incumbent."""
+        master.hint(self.best.steps or list(self.begin.steps))
         logger.info(
-            "CP-SAT round %d: %d columns, %.2f s left",
+            "CP-SAT round %d (%s): %d columns, %.2f s left",
             self.rounds,
-            len(columns),
+            type(master).__name__,
+            len(master.columns),
             self.left(),
         )
         out = solve_model(
-            cm,
+            master,
             self.rules,
             self.best.objective,
             self.left(),
@@ -243,7 +271,7 @@ class _Driver:
             self.best = _Incumbent(
                 out.steps, out.solution, out.objective, "cpsat"
             )
-        return out.status, out.bound
+        return out
 
     def _result(
         self, message: str, status: SolveStatus, bound: float | None = None

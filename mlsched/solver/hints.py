@@ -5,16 +5,17 @@ from __future__ import annotations
 from ortools.sat.python import cp_model
 
 from mlsched.solver.columns import Column
-from mlsched.solver.variables import Variables
+from mlsched.solver.variables import Selection, Variables
 
 
-def set_hint(
+def hint_selection(
     model: cp_model.CpModel,
     columns: list[Column],
-    v: Variables,
+    v: Selection,
     chosen: list[int],
 ) -> None:
-    """Hint every variable with a schedule, after clearing old hints.
+    """Hint the selection variables with a schedule, after clearing old
+    hints.
 
     Parameters
     ----------
@@ -23,7 +24,7 @@ def set_hint(
     columns
         All columns.
     v
-        The model's variables.
+        The model's selection variables.
     chosen
         Column indices of the schedule, in execution order; together they
         cover every op once.
@@ -32,6 +33,20 @@ def set_hint(
     selected = set(chosen)
     for c in range(len(columns)):
         model.add_hint(v.select[c], c in selected)
+    retained = {t for c in chosen for t in columns[c].retain_out}
+    for t, flag in v.retained.items():
+        model.add_hint(flag, t in retained)
+
+
+def set_hint(
+    model: cp_model.CpModel,
+    columns: list[Column],
+    v: Variables,
+    chosen: list[int],
+) -> None:
+    """Hint every variable of the positional model with a schedule (see
+    :func:`hint_selection`), after clearing old hints."""
+    hint_selection(model, columns, v, chosen)
     position = [0] * len(v.position)
     for pos, c in enumerate(chosen):
         for o in columns[c].ops:
@@ -43,6 +58,3 @@ def set_hint(
     for o in range(n):
         model.add_hint(v.leads[o], o in leads)
         model.add_hint(v.slot[o], position[o] if o in leads else n + o)
-    retained = {t for c in chosen for t in columns[c].retain_out}
-    for t, flag in v.retained.items():
-        model.add_hint(flag, t in retained)

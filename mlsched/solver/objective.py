@@ -5,7 +5,7 @@ from __future__ import annotations
 from ortools.sat.python import cp_model
 
 from mlsched.solver.columns import Column
-from mlsched.solver.variables import Variables
+from mlsched.solver.variables import Selection
 
 # Integer objective resolution: the largest column latency maps to about
 # this many units, fine enough that rounding never reorders schedules
@@ -22,7 +22,7 @@ def scale_for(columns: list[Column]) -> float:
 def set_objective(
     model: cp_model.CpModel,
     columns: list[Column],
-    v: Variables,
+    v: Selection,
     scale: float,
 ) -> None:
     """Minimise the sum of the selected columns' scaled latencies."""

@@ -14,7 +14,7 @@ from ortools.sat.python import cp_model
 from mlsched.model import Solution, evaluate
 from mlsched.model.result import SolveStatus
 from mlsched.model.schedule import Step, to_solution
-from mlsched.solver.model import ColumnModel
+from mlsched.solver.model import MasterBase
 from mlsched.solver.status import to_status
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class Incumbent(cp_model.CpSolverSolutionCallback):
 
     def __init__(
         self,
-        cm: ColumnModel,
+        cm: MasterBase,
         rules: str,
         objective: float,
         on_improvement: Improvement | None,
@@ -85,6 +85,8 @@ class Incumbent(cp_model.CpSolverSolutionCallback):
 
     def on_solution_callback(self) -> None:
         steps = self.cm.decode(self.value)
+        if steps is None:  # an order-free selection with no order
+            return
         solution = to_solution(self.cm.problem, steps)
         ev = evaluate(self.cm.problem, solution, self.rules)
         if not ev.valid:  # a modelling bug: never hand it out
@@ -124,6 +126,9 @@ class ModelOutcome:
     bound
         CP-SAT's bound over the columns in latency units, less the
         rounding slack; None when CP-SAT proved nothing.
+    final
+        The column indices of CP-SAT's last solution (ordered or not), or
+        None without one.
     """
 
     status: SolveStatus
@@ -131,10 +136,11 @@ class ModelOutcome:
     solution: Solution | None
     objective: float
     bound: float | None
+    final: list[int] | None
 
 
 def solve_model(
-    cm: ColumnModel,
+    cm: MasterBase,
     rules: str,
     objective: float,
     seconds: float,
@@ -143,14 +149,18 @@ def solve_model(
 ) -> ModelOutcome:
     """Search ``cm`` for ``seconds`` for schedules below ``objective``."""
     solver = cp_model.CpSolver()
+    # Rounding already costs up to half a unit per subgraph: a smaller
+    # gap proves nothing more.
+    solver.parameters.absolute_gap_limit = 0.5 * cm.problem.num_ops
     settings.apply(solver.parameters, seconds)
     callback = Incumbent(cm, rules, objective, on_improvement)
     status = to_status(solver.solve(cm.model, callback))
     if status is SolveStatus.MODEL_INVALID:
         logger.error("CP-SAT model invalid: %s", cm.model.validate())
-    bound = None
+    bound = final = None
     if status in (SolveStatus.COLUMN_OPTIMAL, SolveStatus.FEASIBLE):
         bound = max(0.0, solver.best_objective_bound / cm.scale - cm.slack)
+        final = cm.chosen(solver.boolean_value)
     found = callback.solution is not None
     return ModelOutcome(
         status=status,
@@ -158,4 +168,5 @@ def solve_model(
         solution=callback.solution,
         objective=callback.objective,
         bound=bound,
+        final=final,
     )

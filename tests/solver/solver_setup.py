@@ -1,11 +1,36 @@
-"""Column sets built the way ``solve_cpsat`` builds them, for the tests."""
+"""Column sets built the way ``solve_cpsat`` builds them, tiny problems and
+brute-force schedule enumeration, for the solver tests."""
 
 from __future__ import annotations
 
-from mlsched import Problem
+import random
+from collections.abc import Iterator, Sequence
+
+from generators import random_problem
+from ortools.sat.python import cp_model
+
+from mlsched import Problem, evaluate, load_problem
 from mlsched.heuristics import GranularityOptimizer, ListScheduler
-from mlsched.model.schedule import Step
+from mlsched.model.schedule import Step, to_solution
 from mlsched.solver import Column, ColumnGenerator, refine, schedule_columns
+from mlsched.solver.model import MasterBase
+
+SMALL = (
+    "example1",  # 2 Pointwise ops
+    "example2",  # MatMul then Pointwise
+    "example3",  # 3 Pointwise ops sharing T1
+    "example4",  # 1 MatMul
+    "example5",  # MatMul chain
+    "example_problem",  # 2 Pointwise ops, tight capacity
+    "mlsys-2026-1",  # 5 ops
+    "mlsys-2026-2",  # 5 Pointwise ops
+    "mlsys-2026-3",  # 4 ops
+    "mlsys-2026-4",  # 5 ops, retention contexts
+    "mlsys-2026-5",  # 19 ops
+    "mlsys-2026-6",  # 17 ops
+    "mlsys-2026-7",  # 15 ops
+    "mlsys-2026-8",  # 20 ops, many retention contexts
+)
 
 
 def heuristic_columns(
@@ -22,3 +47,84 @@ def heuristic_columns(
         fine = GranularityOptimizer(problem, rules, fine=True)
         columns = refine(columns, fine)
     return steps, columns
+
+
+def exact_latency(
+    problem: Problem, steps: Sequence[Step], rules: str
+) -> float:
+    """The evaluator's total latency of ``steps``, which must be valid."""
+    ev = evaluate(problem, to_solution(problem, steps), rules)
+    assert ev.valid, (ev.category, ev.message)
+    return float(ev.total_latency)
+
+
+def slack(cm: MasterBase, n_subgraphs: int, latency: float) -> float:
+    """How far the model objective may be from the exact latency."""
+    return 0.5 * n_subgraphs / cm.scale + 1e-9 * latency
+
+
+def solver_with(**params: object) -> cp_model.CpSolver:
+    """A single-worker CP-SAT solver with the given parameters."""
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = 10.0
+    for name, value in params.items():
+        setattr(solver.parameters, name, value)
+    return solver
+
+
+def schedules(
+    problem: Problem, columns: Sequence[Column]
+) -> Iterator[tuple[int, ...]]:
+    """Every sequence of columns covering each op once in which each
+    column's P is what its predecessor retains (nothing for the first),
+    the last column retains nothing, and every producer runs no later
+    than its consumers."""
+    needs = []
+    for col in columns:
+        inside = set(col.ops)
+        needs.append(
+            {
+                problem.producer[t]
+                for o in col.ops
+                for t in problem.inputs[o]
+                if t in problem.producer
+            }
+            - inside
+        )
+    every = frozenset(range(problem.num_ops))
+
+    def extend(
+        done: frozenset[int], retained: frozenset[int], order: list[int]
+    ) -> Iterator[tuple[int, ...]]:
+        if done == every:
+            if not retained:
+                yield tuple(order)
+            return
+        for i, col in enumerate(columns):
+            if col.retain_in != retained or not needs[i] <= done:
+                continue
+            if done.intersection(col.ops):
+                continue
+            order.append(i)
+            yield from extend(done.union(col.ops), col.retain_out, order)
+            order.pop()
+
+    yield from extend(frozenset(), frozenset(), [])
+
+
+def tiny_problems() -> list[tuple[str, Problem]]:
+    """Bundled instances of at most 5 ops and random ones of 3-7 ops."""
+    named = [
+        (name, load_problem(name))
+        for name in SMALL
+        if load_problem(name).num_ops <= 5
+    ]
+    for seed in range(16):
+        rng = random.Random(1000 + seed)
+        raw = random_problem(rng, rng.randint(3, 7))
+        named.append((f"random-{seed}", load_problem(raw)))
+    return named
+
+
+TINY = tiny_problems()
