@@ -114,23 +114,34 @@ class ColumnGenerator:
         return self.optimizer.best(self.deps.in_order(ops))
 
     def regions(
-        self, seeds: Sequence[Sequence[int]] = (), deadline: float = 1e18
+        self,
+        seeds: Sequence[Sequence[int]] = (),
+        deadline: float = 1e18,
+        within: frozenset[int] | None = None,
     ) -> list[tuple[int, ...]]:
-        """Enumerate regions (each a topologically sorted op tuple)."""
+        """Enumerate regions (each a topologically sorted op tuple).
+
+        ``within`` keeps every region inside that op set (a window of a
+        large-neighbourhood round); ``deadline`` is a
+        ``time.perf_counter()`` instant.
+        """
         p = self.problem
+        inside = frozenset(range(p.num_ops)) if within is None else within
         # Region -> saving over its single ops (inf: always kept first).
         found: dict[frozenset[int], float] = {}
         single = {}
-        for o in range(p.num_ops):
+        for o in sorted(inside):
             choice = self.cost([o])
             if choice is not None:
                 single[o] = choice.latency
                 found[frozenset([o])] = math.inf
         for group in seeds:
+            if not inside.issuperset(group):
+                continue
             choice = self.cost(group)
             if choice is not None:
                 found[frozenset(group)] = math.inf
-        order = sorted(range(p.num_ops), key=lambda o: -self.deps.depth[o])
+        order = sorted(inside, key=lambda o: -self.deps.depth[o])
         for seed in order:
             if time.perf_counter() > deadline:
                 logger.info("region growth stopped by the time budget")
@@ -140,12 +151,14 @@ class ColumnGenerator:
                 continue
             layer = [frozenset([seed])]
             for _ in range(self.max_ops - 1):
+                if time.perf_counter() > deadline:
+                    break
                 grown: dict[frozenset[int], float] = {}
                 for region in layer:
                     for n in set().union(
                         *(self._neighbours[o] for o in region)
                     ):
-                        if n in region:
+                        if n in region or n not in inside:
                             continue
                         cand = region | {n}
                         if cand in grown:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ortools.sat.python import cp_model
 
 from mlsched.model import Problem
@@ -10,14 +12,17 @@ from mlsched.solver.variables import Selection, Variables
 
 
 def add_coverage(
-    model: cp_model.CpModel, columns: list[Column], v: Selection, n_ops: int
+    model: cp_model.CpModel,
+    columns: list[Column],
+    v: Selection,
+    ops: Iterable[int],
 ) -> None:
-    """Every op lies in exactly one selected column."""
-    holding: list[list[cp_model.IntVar]] = [[] for _ in range(n_ops)]
+    """Every op of ``ops`` lies in exactly one selected column."""
+    holding: dict[int, list[cp_model.IntVar]] = {o: [] for o in ops}
     for c, col in enumerate(columns):
         for o in col.ops:
             holding[o].append(v.select[c])
-    for o, lits in enumerate(holding):
+    for o, lits in holding.items():
         model.add_exactly_one(lits).with_name(f"cover[{o}]")
 
 

@@ -27,6 +27,7 @@ from mlsched.solver.columns import (
     refine,
     schedule_columns,
 )
+from mlsched.solver.lns import WindowSearch, window_at
 from mlsched.solver.master import OrderFreeModel
 from mlsched.solver.model import ColumnModel, MasterBase
 from mlsched.solver.sat import (
@@ -50,6 +51,22 @@ MIN_SEARCH = 0.05
 # No-goods added to the order-free master before the positional model
 # takes over.
 MAX_CUTS = 50
+# Graphs up to this many ops get global rounds before the windows.
+GLOBAL_MAX_OPS = 200
+# Ops in a first window, seconds per window at most, and the least
+# time worth a window.
+WINDOW_OPS = 10
+WINDOW_SECONDS = 3.0
+MIN_WINDOW = 0.3
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """How the global rounds ended: status, column bound, a note."""
+
+    status: SolveStatus
+    bound: float | None
+    note: str
 
 
 @dataclass
@@ -178,11 +195,33 @@ class _Driver:
             self.on_improvement(self.best.solution, self.best.objective, bound)
 
     def _rounds(self, required: list[Column]) -> Result:
+        """Global rounds over enumerated columns, then windows (LNS) for
+        the rest of the budget."""
+        fine = GranularityOptimizer(self.problem, self.rules, fine=True)
+        if self.problem.num_ops <= GLOBAL_MAX_OPS:
+            settled = self._global(required, fine)
+            if isinstance(settled, Result):
+                return settled
+        else:
+            settled = _Settled(SolveStatus.FEASIBLE, None, "no global round")
+        before = self.best.objective
+        windows, gains = self._lns(fine)
+        status, bound = settled.status, settled.bound
+        if self.best.objective < before * (1 - 1e-12):
+            # The schedule left the global column set: its bound and
+            # proof no longer speak about it.
+            status, bound = SolveStatus.FEASIBLE, None
+        note = f"{settled.note}; {windows} windows, {gains} improving"
+        if self.best.source != "cpsat":
+            note = f"CP-SAT did not improve on the {self.best.source} ({note})"
+        return self._result(note, status, bound)
+
+    def _global(
+        self, required: list[Column], fine: GranularityOptimizer
+    ) -> _Settled | Result:
         """Enumerate, refine and search until settled or out of time."""
         p = self.problem
-        optimizer = self.begin.optimizer
-        generator = ColumnGenerator(p, optimizer)
-        fine = GranularityOptimizer(p, self.rules, fine=True)
+        generator = ColumnGenerator(p, self.begin.optimizer)
         seeds = [s.ops for s in self.begin.steps]
         while True:
             # Enumeration and refinement get shares of the time left; when
@@ -223,9 +262,53 @@ class _Driver:
                 logger.error("CP-SAT found the hinted model infeasible")
             status = SolveStatus.FEASIBLE
         note = f"{len(columns)} columns, {self.rounds} round(s)"
-        if self.best.source != "cpsat":
-            note = f"CP-SAT did not improve on the {self.best.source} ({note})"
-        return self._result(note, status, bound)
+        return _Settled(status, bound, note)
+
+    def _lns(self, fine: GranularityOptimizer) -> tuple[int, int]:
+        """Re-solve windows of the incumbent, rotating over the whole
+        schedule and widening after a pass without gain; the number of
+        windows solved and of those that improved."""
+        if self.best.steps is None:
+            return 0, 0
+        search = WindowSearch(
+            self.problem,
+            self.rules,
+            self.begin.optimizer,
+            fine,
+            self.settings,
+        )
+        n = self.problem.num_ops
+        target, position, stale, windows, gains = WINDOW_OPS, 0, 0, 0, 0
+        while self.left() > MIN_WINDOW and self.best.steps is not None:
+            steps = self.best.steps
+            window = window_at(steps, position, target)
+            deadline = time.perf_counter() + min(self.left(), WINDOW_SECONDS)
+            out = search.solve(
+                steps,
+                window,
+                self.best.objective,
+                deadline,
+                self.on_improvement,
+            )
+            windows += 1
+            if out.solution is not None and out.steps is not None:
+                self.best = _Incumbent(
+                    out.steps, out.solution, out.objective, "cpsat"
+                )
+                gains += 1
+                stale = 0
+            else:
+                stale += sum(
+                    len(s.ops) for s in steps[window.start : window.stop]
+                )
+            position = window.start + max(1, (window.stop - window.start) // 2)
+            if window.stop >= len(steps):
+                position = 0
+            if stale >= n:
+                if target >= n:
+                    break  # the whole graph as one window: nothing left
+                target, stale = min(n, target * 3 // 2 + 1), 0
+        return windows, gains
 
     def _search(
         self, columns: list[Column]

@@ -10,7 +10,7 @@ model's bound stays a bound over the columns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from mlsched.model import Problem
@@ -30,14 +30,22 @@ class OrderFreeModel(MasterBase):
     problem
         The problem.
     columns
-        Candidate subgraphs; together they must cover every op.
+        Candidate subgraphs; together they must cover every op of
+        ``ops``, and hold no other op.
+    ops
+        The ops to cover (default: all).
     """
 
-    def __init__(self, problem: Problem, columns: Sequence[Column]) -> None:
-        super().__init__(problem, columns)
+    def __init__(
+        self,
+        problem: Problem,
+        columns: Sequence[Column],
+        ops: Iterable[int] | None = None,
+    ) -> None:
+        super().__init__(problem, columns, ops)
         self.vars = make_selection(self.model, self.columns)
         self._add_selection(self.vars)
-        self.orderer = Orderer(problem, self.columns)
+        self.orderer = Orderer(problem, self.columns, self.ops)
         self.cuts = 0
 
     def hint(self, steps: Sequence[Step]) -> None:

@@ -9,7 +9,7 @@ model of the schedules); the order-free master
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ortools.sat.python import cp_model
@@ -41,14 +41,24 @@ class MasterBase:
     problem
         The problem.
     columns
-        Candidate subgraphs; together they must cover every op.
+        Candidate subgraphs; together they must cover every op of
+        ``ops``, and hold no other op.
+    ops
+        The ops to cover (default: all; a window of the schedule in a
+        large-neighbourhood round).
     """
 
     vars: Selection
 
-    def __init__(self, problem: Problem, columns: Sequence[Column]) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        columns: Sequence[Column],
+        ops: Iterable[int] | None = None,
+    ) -> None:
         self.problem = problem
         self.columns = list(columns)
+        self.ops = frozenset(range(problem.num_ops) if ops is None else ops)
         self.model = cp_model.CpModel()
         self.scale = scale_for(self.columns)
         self._index = {
@@ -58,7 +68,7 @@ class MasterBase:
 
     def _add_selection(self, v: Selection) -> None:
         """Coverage, retention pairing and the objective over ``v``."""
-        add_coverage(self.model, self.columns, v, self.problem.num_ops)
+        add_coverage(self.model, self.columns, v, self.ops)
         add_pairing(self.model, self.columns, v)
         set_objective(self.model, self.columns, v, self.scale)
 
@@ -91,7 +101,7 @@ class MasterBase:
         Each selected column's latency is rounded to whole units, moving
         the objective by at most half a unit per subgraph.
         """
-        return 0.5 * self.problem.num_ops / self.scale
+        return 0.5 * len(self.ops) / self.scale
 
     def objective_of(self, steps: Sequence[Step]) -> float:
         """The model's (scaled back) objective for ``steps``."""

@@ -12,7 +12,7 @@ acyclic.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mlsched.heuristics import DependencyAnalyzer
@@ -55,13 +55,24 @@ class Orderer:
         The problem.
     columns
         The columns the selections index.
+    ops
+        The ops the selections cover (default: all); edges from or to
+        other ops are outside the selection and ignored.
     """
 
-    def __init__(self, problem: Problem, columns: Sequence[Column]) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        columns: Sequence[Column],
+        ops: Iterable[int] | None = None,
+    ) -> None:
         self.problem = problem
         self.columns = list(columns)
+        inside = frozenset(range(problem.num_ops) if ops is None else ops)
         self.edges = [
-            (o, c) for o, c, _ in DependencyAnalyzer(problem).edges()
+            (o, c)
+            for o, c, _ in DependencyAnalyzer(problem).edges()
+            if o in inside and c in inside
         ]
 
     def order(self, chosen: Sequence[int]) -> Ordering:

@@ -63,8 +63,17 @@ class SatSettings:
         self.apply(cp_model.CpSolver().parameters, 1.0)
 
 
+#: Turns the steps of a model over part of the ops into a whole schedule.
+Completion = Callable[[list[Step]], list[Step]]
+
+
 class Incumbent(cp_model.CpSolverSolutionCallback):
-    """Keeps the best exactly re-evaluated schedule found by CP-SAT."""
+    """Keeps the best exactly re-evaluated schedule found by CP-SAT.
+
+    With ``complete``, the model covers a window of a schedule: each of
+    its solutions is spliced into the whole schedule before evaluation,
+    and its bound (over the window only) is not reported.
+    """
 
     def __init__(
         self,
@@ -72,9 +81,11 @@ class Incumbent(cp_model.CpSolverSolutionCallback):
         rules: str,
         objective: float,
         on_improvement: Improvement | None,
+        complete: Completion | None = None,
     ) -> None:
         super().__init__()
         self.cm = cm
+        self.complete = complete
         self.rules = rules
         self.objective = objective
         self.solution: Solution | None = None
@@ -87,6 +98,8 @@ class Incumbent(cp_model.CpSolverSolutionCallback):
         steps = self.cm.decode(self.value)
         if steps is None:  # an order-free selection with no order
             return
+        if self.complete is not None:
+            steps = self.complete(steps)
         solution = to_solution(self.cm.problem, steps)
         ev = evaluate(self.cm.problem, solution, self.rules)
         if not ev.valid:  # a modelling bug: never hand it out
@@ -102,9 +115,12 @@ class Incumbent(cp_model.CpSolverSolutionCallback):
             self.steps = steps
             self.improvements += 1
         if self.on_improvement is not None:
-            bound = max(
-                0.0, self.best_objective_bound / self.cm.scale - self.cm.slack
-            )
+            bound = None
+            if self.complete is None:
+                bound = max(
+                    0.0,
+                    self.best_objective_bound / self.cm.scale - self.cm.slack,
+                )
             self.on_improvement(solution, ev.total_latency, bound)
 
 
@@ -146,14 +162,16 @@ def solve_model(
     seconds: float,
     settings: SatSettings,
     on_improvement: Improvement | None = None,
+    complete: Completion | None = None,
 ) -> ModelOutcome:
-    """Search ``cm`` for ``seconds`` for schedules below ``objective``."""
+    """Search ``cm`` for ``seconds`` for schedules below ``objective``
+    (whole schedules: see :class:`Incumbent` for ``complete``)."""
     solver = cp_model.CpSolver()
     # Rounding already costs up to half a unit per subgraph: a smaller
     # gap proves nothing more.
-    solver.parameters.absolute_gap_limit = 0.5 * cm.problem.num_ops
+    solver.parameters.absolute_gap_limit = 0.5 * len(cm.ops)
     settings.apply(solver.parameters, seconds)
-    callback = Incumbent(cm, rules, objective, on_improvement)
+    callback = Incumbent(cm, rules, objective, on_improvement, complete)
     status = to_status(solver.solve(cm.model, callback))
     if status is SolveStatus.MODEL_INVALID:
         logger.error("CP-SAT model invalid: %s", cm.model.validate())
