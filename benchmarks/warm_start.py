@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import mlsched.solver  # noqa: F401  (imported before any clock starts)
 from mlsched import solve
 from mlsched.bench import reference
 from mlsched.model import benchmark_names

@@ -201,9 +201,6 @@ def _worker_failed(task: Task, error: BaseException) -> Outcome:
 
 
 def _solve_task(task: Task) -> Outcome:
-    # Imported before any clock starts: a fresh worker's import of
-    # OR-Tools is set-up, not part of an instance's time limit.
-    import mlsched.solver  # noqa: F401
     from mlsched.solve import solve
 
     problem, rules = task.problem, task.rules
