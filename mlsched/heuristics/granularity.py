@@ -52,16 +52,36 @@ FINE_STEP = 8
 MIN_SIDE = 8
 
 
-def tile_sizes(cap: int, fine: bool) -> list[int]:
+def exact_counts(extent: int, cap: int, fine: bool) -> set[int]:
+    """Sides ``ceil(extent / n)`` up to ``cap``: the smallest side that
+    cuts ``extent`` into exactly n tiles.
+
+    Any larger side with the same count runs as many tiles and moves as
+    much, with a larger working set and uneven tiles, so these sides
+    stand for every count. With n0 the fewest tiles ``cap`` allows, the
+    counts are n0 times the powers of two, and, when ``fine``, every
+    count up to 4 n0.
+    """
+    n0 = -(-extent // cap)
+    counts = {n0 << i for i in range(extent.bit_length() + 1)}
+    if fine:
+        counts.update(range(n0, 4 * n0 + 1))
+    return {-(-extent // n) for n in counts if n <= extent}
+
+
+def tile_sizes(cap: int, fine: bool, extent: int | None = None) -> list[int]:
     """Candidate tile sizes up to ``cap``, descending.
 
     Coarse: :func:`halvings`. Fine: also every multiple of
     :data:`FINE_STEP`, since a tile that just fits often beats the next
-    power of two below it by far.
+    power of two below it by far. Given the ``extent`` the tiles cut,
+    also its :func:`exact_counts` sides.
     """
     values = set(halvings(cap))
     if fine:
         values.update(range(FINE_STEP, cap + 1, FINE_STEP))
+    if extent is not None and extent > 0:
+        values.update(exact_counts(extent, cap, fine))
     return sorted(values, reverse=True)
 
 
@@ -154,7 +174,7 @@ class GranularityOptimizer:
             cap = min(p.k_native, *(p.k_op[m] for m in view.matmuls))
         else:
             cap = max(view.k_slicing, 1)
-        return tile_sizes(cap, self.fine)
+        return tile_sizes(cap, self.fine, view.k_slicing)
 
     def _search(
         self, view: SubgraphView, around: Grain | None = None
@@ -188,8 +208,8 @@ class GranularityOptimizer:
         w_native, h_native = p.native_granularity
         shapes = [
             (w, h)
-            for w in tile_sizes(min(w_native, width), self.fine)
-            for h in tile_sizes(min(h_native, height), self.fine)
+            for w in tile_sizes(min(w_native, width), self.fine, width)
+            for h in tile_sizes(min(h_native, height), self.fine, height)
             if min(w, h) >= min(min_side, width, height)
             and (
                 around is None

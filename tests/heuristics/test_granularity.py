@@ -16,8 +16,9 @@ from generators import random_problem
 
 from mlsched import generate, load_problem
 from mlsched.heuristics import GranularityOptimizer
-from mlsched.heuristics.granularity import halvings
+from mlsched.heuristics.granularity import exact_counts, halvings
 from mlsched.model import (
+    TRAVERSALS,
     Grain,
     SubgraphView,
     subgraph_violation,
@@ -396,3 +397,79 @@ def test_repeated_layers_share_one_search() -> None:
     fused = optimizer.best([0, 2])
     assert optimizer.best([5, 7]) == fused
     assert optimizer.searches > searches
+
+
+# One 300x300 MatMul, K = 128, base cost 1000, bandwidth 10, capacity
+# 45000. At k = 128 (one k-step) the working set is 128h + 128w + hw:
+# [128,128] needs 49152 > 45000, [128,100] needs 41984. h = 100 =
+# ceil(300 / 3) cuts the rows into exactly 3 even tiles (a power of two
+# needs 4 or more); w = 128 gives columns 128, 128, 44. Column snake
+# loads each RHS column strip (128 x w_eff) once and carries the LHS row
+# strip (h x 128 = 12800) across each column change; every tile stores
+# h x w_eff:
+#   column 0: 4198.4 (LHS + RHS + out), 2560, 2560
+#   column 1: 2918.4 (RHS + out, LHS carried), 2560, 2560
+#   column 2: 1003.2 (RHS 5632 + out 4400), 1720, 1720
+# 21800 in all, every cell above its compute of 1000. Raster order
+# reloads each RHS strip on every row: 3 x (4198.4 + 2918.4 + 1003.2) =
+# 24360.
+EXACT_COUNT: dict[str, Any] = {
+    "widths": [128, 300, 300],
+    "heights": [300, 128, 300],
+    "inputs": [[0, 1]],
+    "outputs": [[2]],
+    "base_costs": [1000],
+    "op_types": ["MatMul"],
+    "fast_memory_capacity": 45000,
+    "slow_memory_bandwidth": 10,
+    "native_granularity": [128, 128],
+}
+
+
+@pytest.mark.parametrize("fine", [False, True])
+def test_exact_count_side_with_column_order_wins(fine: bool) -> None:
+    """Tests that the search picks h = ceil(300 / 3) = 100 with the
+    column-snake order at the hand-derived 21800 (above), beating raster
+    at the same grain and every power-of-two grain in every order."""
+    problem = load_problem(EXACT_COUNT)
+    choice = GranularityOptimizer(problem, "strict", fine=fine).best([0])
+    assert choice is not None
+    assert choice.grain == Grain(128, 100, 128)
+    assert choice.traversal == "snake_cols"
+    assert math.isclose(choice.latency, 21800.0, rel_tol=1e-9)
+    view = SubgraphView(problem, (0,))
+    raster = view_cost(view, choice.grain, "raster").latency
+    assert math.isclose(raster, 24360.0, rel_tol=1e-9)
+    powers = [1 << i for i in range(8)]
+    best_power = min(
+        view_cost(view, Grain(w, h, 128), order).latency
+        for w in powers
+        for h in powers
+        if view.working_set(Grain(w, h, 128)) <= 45000
+        for order in TRAVERSALS
+    )
+    assert best_power > 21800.0
+
+
+@pytest.mark.parametrize(
+    ("extent", "cap", "fine", "expected"),
+    [
+        # n0 = 3: counts 3, 6, ..., 192 (384 > 300) -> 100, 50, ..., 4, 2
+        (300, 128, False, {100, 50, 25, 13, 7, 4, 2}),
+        # fine adds every count 3..12: 75, 60, 43, 38, 34, 30, 28
+        (
+            300,
+            128,
+            True,
+            {100, 75, 60, 50, 43, 38, 34, 30, 28, 25, 13, 7, 4, 2},
+        ),
+        # a cap that divides the extent: the powers of two themselves
+        (512, 128, False, {128, 64, 32, 16, 8, 4, 2, 1}),
+    ],
+)
+def test_exact_counts(
+    extent: int, cap: int, fine: bool, expected: set[int]
+) -> None:
+    """Tests that exact_counts lists ceil(extent / n) for the counts n0
+    2^i (and every count up to 4 n0 when fine), none above cap."""
+    assert exact_counts(extent, cap, fine) == expected
