@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,7 +13,7 @@ from mlsched.heuristics import (
     Infeasible,
     naive_schedule,
 )
-from mlsched.heuristics.start import first_solution, list_start
+from mlsched.heuristics.start import first_solution, improving, list_start
 from mlsched.model import (
     InputError,
     Problem,
@@ -124,7 +123,7 @@ def solve(
             if given < quick_objective:
                 quick, quick_objective = initial, given
         on_improvement(quick, quick_objective, None)
-        on_improvement = _improving(on_improvement, quick_objective)
+        on_improvement = improving(on_improvement, quick_objective)
     if method == "cpsat":
         from mlsched.solver import solve_cpsat
 
@@ -208,7 +207,7 @@ def _solve_list(
             floor = lower_bound(p, rules)
             objective = exact_objective(p, solution, rules)
         else:
-            begin = list_start(p, rules, deadline, optimizer)
+            begin = list_start(p, rules, deadline, optimizer, on_improvement)
             solution, objective = begin.solution, begin.objective
             floor = begin.lower_bound
     except Infeasible as exc:
@@ -227,23 +226,3 @@ def _solve_list(
         source=method,
         heuristic_objective=objective if method == "heuristic" else None,
     ).with_lower_bound(floor)
-
-
-def _improving(
-    callback: ImprovementCallback, best: float
-) -> ImprovementCallback:
-    """``callback``, called only for strictly better solutions than
-    ``best`` and the ones passed before (thread-safe: CP-SAT reports
-    from its own threads)."""
-    lock = threading.Lock()
-    state = [best]
-
-    def report(
-        solution: Solution, objective: float, bound: float | None
-    ) -> None:
-        with lock:
-            if objective < state[0]:
-                state[0] = objective
-                callback(solution, objective, bound)
-
-    return report

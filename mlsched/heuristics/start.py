@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlsched.heuristics.granularity import GranularityOptimizer
@@ -37,8 +39,11 @@ class Start:
     optimizer: GranularityOptimizer
 
 
+#: Called with a solution, its latency and the best bound (or None).
+Report = Callable[[Solution, float, "float | None"], None]
+
 #: Seconds per op kept back from a list-scheduler deadline for costing
-#: the schedule exactly (the evaluator) and the lower bound.
+#: the schedule exactly (the evaluator).
 FINISH_PER_OP = 2.5e-4
 
 
@@ -47,6 +52,7 @@ def list_start(
     rules: str,
     deadline: float | None = None,
     optimizer: GranularityOptimizer | None = None,
+    on_schedule: Callable[[Solution, float, float | None], None] | None = None,
 ) -> Start:
     """Run the list scheduler and cost its schedule exactly.
 
@@ -62,6 +68,10 @@ def list_start(
         :data:`FINISH_PER_OP` per op for the exact costing).
     optimizer
         A granularity optimizer to share (its caches), or a new one.
+    on_schedule
+        Called with the schedule, its latency and None as soon as it is
+        costed, before the lower bound (which can take seconds on a
+        large graph): an anytime writer gets it early.
 
     Raises
     ------
@@ -75,10 +85,13 @@ def list_start(
     scheduler = ListScheduler(problem, rules, optimizer)
     steps = tuple(scheduler.schedule(deadline))
     solution = to_solution(problem, steps)
+    objective = exact_objective(problem, solution, rules)
+    if on_schedule is not None:
+        on_schedule(solution, objective, None)
     return Start(
         steps=steps,
         solution=solution,
-        objective=exact_objective(problem, solution, rules),
+        objective=objective,
         lower_bound=lower_bound(problem, rules),
         optimizer=optimizer,
     )
@@ -102,3 +115,22 @@ def first_solution(
     """
     solution = to_solution(problem, naive_schedule(problem, optimizer))
     return solution, math.fsum(solution.subgraph_latencies)
+
+
+def improving(callback: Report, best: float = math.inf) -> Report:
+    """``callback``, called only for solutions strictly better than
+    ``best`` and than every one passed before (thread-safe: CP-SAT
+    reports from its own threads), so a stage that finds nothing better
+    than an earlier one reports nothing."""
+    lock = threading.Lock()
+    state = [best]
+
+    def report(
+        solution: Solution, objective: float, bound: float | None
+    ) -> None:
+        with lock:
+            if objective < state[0]:
+                state[0] = objective
+                callback(solution, objective, bound)
+
+    return report

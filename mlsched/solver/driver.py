@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlsched.heuristics import GranularityOptimizer, Infeasible
-from mlsched.heuristics.start import Start, list_start
+from mlsched.heuristics.start import Start, improving, list_start
 from mlsched.model import Problem, Solution, evaluate
 from mlsched.model.bounds import meets
 from mlsched.model.result import Result, SolveStatus
@@ -102,6 +102,8 @@ def solve_cpsat(
     start = time.perf_counter() if start is None else start
     settings = SatSettings(num_workers, seed, log, dict(sat_params))
     settings.check()
+    if on_improvement is not None:
+        on_improvement = improving(on_improvement)
     driver = _Driver(
         problem,
         rules,
@@ -111,7 +113,9 @@ def solve_cpsat(
         on_improvement,
     )
     try:
-        begin = list_start(problem, rules, driver.deadline)
+        begin = list_start(
+            problem, rules, driver.deadline, on_schedule=on_improvement
+        )
     except Infeasible as exc:
         return Result.infeasible(
             "cpsat", rules, time.perf_counter() - start, str(exc)
