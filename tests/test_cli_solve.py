@@ -203,10 +203,18 @@ def test_sigterm_one_second_after_start_on_a_large_graph(
 ) -> None:
     """Tests that SIGTERM 1 s after start on a generated 2,000-op llama
     stack leaves a complete, strict-valid one-op-per-subgraph schedule
-    (or better): the first schedule is written before any search."""
+    (or better): the first schedule is written before any search.
+
+    On a machine so loaded that the interpreter and imports alone take
+    over half a second, the signal waits that long plus 0.5 s: the claim
+    tested is what mlsched does after start-up, not the machine's load.
+    """
     problem = tmp_path / "llama.json"
     problem.write_text(json.dumps(generate("llama", ops=2000).model_dump()))
     out = tmp_path / "out.json"
+    began = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import mlsched.cli"], check=True)
+    delay = max(1.0, time.monotonic() - began + 0.5)
     started = time.monotonic()
     proc = subprocess.Popen(
         mlsched("solve", str(problem), "-o", str(out), "--time-limit", "60"),
@@ -216,7 +224,7 @@ def test_sigterm_one_second_after_start_on_a_large_graph(
         text=True,
     )
     try:
-        time.sleep(max(0.0, started + 1.0 - time.monotonic()))
+        time.sleep(max(0.0, started + delay - time.monotonic()))
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=10)
     finally:
