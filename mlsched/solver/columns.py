@@ -155,6 +155,8 @@ class ColumnGenerator:
                     break
                 grown: dict[frozenset[int], float] = {}
                 for region in layer:
+                    if time.perf_counter() > deadline:
+                        break
                     for n in set().union(
                         *(self._neighbours[o] for o in region)
                     ):

@@ -57,7 +57,10 @@ GLOBAL_MAX_OPS = 200
 # time worth a window.
 WINDOW_OPS = 10
 WINDOW_SECONDS = 3.0
-MIN_WINDOW = 0.3
+MIN_WINDOW = 1.0
+# Share of the time left one global CP-SAT search may take: a master that
+# does not settle leaves the rest to the windows.
+SEARCH_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -350,7 +353,7 @@ class _Driver:
             master,
             self.rules,
             self.best.objective,
-            self.left(),
+            SEARCH_SHARE * self.left(),
             self.settings,
             self.on_improvement,
         )
