@@ -149,6 +149,13 @@ class Row:
         """Relative gap of ours to the proven lower bound."""
         return relative_gap(self.latency, self.lower_bound)
 
+    @property
+    def over_bound(self) -> float | None:
+        """Ours over the proven lower bound (1 is proven optimal)."""
+        if not self.lower_bound:
+            return None
+        return self.latency / self.lower_bound
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -374,8 +381,8 @@ def table(results: Sequence[Row | Failure]) -> str:
     head = (
         f"{'instance':<14} {'ops':>4} {'naive':>13} {'heuristic':>13} "
         f"{'ours':>13} {'column lb':>13} {'gap':>6} {'proven lb':>13} "
-        f"{'gap':>6} {'speedup':>7} {'best publ.':>12} {'ratio':>6} "
-        f"{'time s':>7}"
+        f"{'gap':>6} {'ours/lb':>7} {'speedup':>7} {'best publ.':>12} "
+        f"{'ratio':>6} {'time s':>7}"
     )
     lines = [head, "-" * len(head)]
     rows = [r for r in results if isinstance(r, Row)]
@@ -391,9 +398,11 @@ def table(results: Sequence[Row | Failure]) -> str:
     better = sum(1 for r in rows if r.latency < r.heuristic * (1 - 1e-9))
     proven = sum(1 for r in rows if r.proven_optimal)
     speedup = f"{geomean([r.speedup for r in rows]):7.3f}" if rows else "-"
+    overs = [r.over_bound for r in rows if r.over_bound is not None]
+    over = f"{geomean(overs):7.3f}" if overs else "-"
     lines.append(
         f"{'geomean':<14} {'':>4} {'':>13} {'':>13} {'':>13} {'':>13} "
-        f"{'':>6} {'':>13} {'':>6} {speedup:>7} {'':>12} "
+        f"{'':>6} {'':>13} {'':>6} {over:>7} {speedup:>7} {'':>12} "
         + (f"{geomean(ratios):6.3f}" if ratios else f"{'-':>6}")
     )
     failed = len(results) - len(rows)
@@ -412,11 +421,12 @@ def _line(r: Row | Failure) -> str:
         return f"{r.instance:<14} error: {r.error}"
     best = f"{r.best_published:12,.0f}" if r.best_published else f"{'-':>12}"
     ratio = f"{r.ratio:6.3f}" if r.ratio is not None else f"{'-':>6}"
+    over = f"{r.over_bound:7.3f}" if r.over_bound is not None else f"{'-':>7}"
     return (
         f"{r.instance:<14} {r.ops:>4} {r.naive:13.1f} "
         f"{r.heuristic:13.1f} {r.latency:13.1f} "
         f"{_bound_cells(r.column_bound, r.column_gap)} "
-        f"{_bound_cells(r.lower_bound, r.lower_bound_gap)} "
+        f"{_bound_cells(r.lower_bound, r.lower_bound_gap)} {over} "
         f"{r.speedup:7.3f} {best} {ratio} {r.runtime:7.2f}"
     )
 
@@ -440,6 +450,7 @@ def _record(r: Row | Failure) -> dict[str, Any]:
         "ratio": r.ratio,
         "column_gap": r.column_gap,
         "lower_bound_gap": r.lower_bound_gap,
+        "over_bound": r.over_bound,
         "proven_optimal": r.proven_optimal,
         "error": None,
     }
@@ -450,6 +461,7 @@ _DERIVED = (
     "ratio",
     "column_gap",
     "lower_bound_gap",
+    "over_bound",
     "proven_optimal",
 )
 

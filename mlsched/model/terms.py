@@ -54,8 +54,6 @@ def op_terms(tb: TrafficBound, o: int, cfg: Config) -> Terms | None:
     """The terms of op o's appearance in ``cfg``; None if no valid
     subgraph can give it that configuration."""
     p = tb.p
-    if cfg.many and not p.is_matmul[o]:
-        return None  # k-steps are fixed by MatMuls; one step is as cheap
     ins = list(dict.fromkeys(p.inputs[o]))
     acc = _Acc(
         ws0=sum(p.sizes[t] for t, s in zip(ins, cfg.ins) if s is State.KEPT),

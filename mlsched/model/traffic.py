@@ -31,6 +31,7 @@ from mlsched.model.problem import Problem
 THETAS = np.linspace(0.0, 1.0, 21)
 
 Shape = tuple[int, int]  # (width, height)
+Label = tuple[Shape, bool]  # a fused edge's grid and "several k-steps"
 
 
 class State(Enum):
@@ -134,7 +135,7 @@ class TrafficBound:
         self.rules = rules
         self._grids: dict[Shape, _Grid] = {}
         self._terms_cache: dict[Terms, np.ndarray] = {}
-        self._f: dict[tuple[int, Shape | None], np.ndarray] = {}
+        self._f: dict[tuple[int, Label | None], np.ndarray] = {}
         self._costed: dict[
             tuple[object, ...], list[tuple[Config, np.ndarray]]
         ] = {}
@@ -291,9 +292,8 @@ class TrafficBound:
                     grids: frozenset[Shape] = frozenset(kept[:1])
                 else:
                     grids = self.grids_below[o]
-                steps = (False, True) if p.is_matmul[o] else (False,)
                 for grid in sorted(grids):
-                    for many in steps:
+                    for many in (False, True):
                         yield Config(in_states, states, feed, grid, many)
 
     # Costs --------------------------------------------------------------
@@ -339,19 +339,19 @@ class TrafficBound:
 
     # Dynamic programme over the forest of exact edges --------------------
 
-    def best(self, o: int, fused: Shape | None) -> np.ndarray:
+    def best(self, o: int, fused: Label | None) -> np.ndarray:
         """Cheapest cost of op o and the subtree of ops below it.
 
         ``fused``: the exact edge to o's consumer is ephemeral in that
-        consumer's appearance, on this grid (o's appearance is then that
-        one); ``None``: no constraint.
+        consumer's appearance, on this grid and with this many k-steps
+        (o's appearance is then that one); ``None``: no constraint.
         """
         key = (o, fused)
         if key not in self._f:
             self._f[key] = self._best(o, fused)
         return self._f[key]
 
-    def _best(self, o: int, fused: Shape | None) -> np.ndarray:
+    def _best(self, o: int, fused: Label | None) -> np.ndarray:
         found = self.costed(o)
         if fused is not None:
             edge = self.parent.get(o)
@@ -363,24 +363,40 @@ class TrafficBound:
         if not found:
             return np.full(len(THETAS), np.inf)
         total = np.stack([v for _, v in found])
+        if fused is None:
+            total += self._second_reader(o, found)
         ins = list(dict.fromkeys(self.p.inputs[o]))
         for src, t in self.children.get(o, []):
             pos = ins.index(t)
             # A configuration with t ephemeral fuses the edge on its grid.
-            below: dict[Shape | None, np.ndarray] = {
-                None: self.best(src, None)
-            }
-            for cfg, _ in found:
-                if cfg.ins[pos] is State.EPH and cfg.grid not in below:
-                    below[cfg.grid] = self.best(src, cfg.grid)
-            total += np.stack(
-                [
-                    below[cfg.grid if cfg.ins[pos] is State.EPH else None]
-                    for cfg, _ in found
-                ]
-            )
+            labels = [
+                (cfg.grid, cfg.many) if cfg.ins[pos] is State.EPH else None
+                for cfg, _ in found
+            ]
+            below = {lab: self.best(src, lab) for lab in set(labels)}
+            total += np.stack([below[lab] for lab in labels])
         result: np.ndarray = total.min(axis=0)
         return result
+
+    def _second_reader(
+        self, o: int, found: list[tuple[Config, np.ndarray]]
+    ) -> np.ndarray:
+        """Extra cost of configurations that keep the exact edge's tensor
+        ephemeral although its only reader's appearance does not: that
+        reader then has another appearance, at least its cheapest."""
+        edge = self.parent.get(o)
+        extra = np.zeros((len(found), len(THETAS)))
+        if edge is None:
+            return extra
+        c, t = edge
+        if self.p.consumers[t] != (c,):
+            return extra
+        pos = self.p.outputs[o].index(t)
+        cheapest = np.min(np.stack([v for _, v in self.costed(c)]), axis=0)
+        for i, (cfg, _) in enumerate(found):
+            if cfg.outs[pos] is State.EPH:
+                extra[i] = cheapest
+        return extra
 
     def costed(self, o: int) -> list[tuple[Config, np.ndarray]]:
         """Every configuration of o some granularity makes valid, with
@@ -428,9 +444,9 @@ class TrafficBound:
         o: int,
         cfg: Config,
         edge: tuple[int, int] | None,
-        fused: Shape,
+        fused: Label,
     ) -> bool:
-        if edge is None or cfg.grid != fused:
+        if edge is None or (cfg.grid, cfg.many) != fused:
             return False
         c, t = edge
         p = self.p
