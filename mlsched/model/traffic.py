@@ -459,10 +459,21 @@ class TrafficBound:
 
     def value(self) -> float:
         """The bound: the best theta of the forest's optimum."""
+        p = self.p
         total = np.zeros(len(THETAS))
-        for o in self.p.topological_order:
-            if o not in self.parent:
+        # Producers first, every label their consumer may ask for, so the
+        # recursion of best() stays one level deep on long chains.
+        for o in p.topological_order:
+            edge = self.parent.get(o)
+            if edge is None:
                 total += self.best(o, None)
+                continue
+            c, t = edge
+            pos = list(dict.fromkeys(p.inputs[c])).index(t)
+            for cfg, _ in self.costed(c):
+                if cfg.ins[pos] is State.EPH:
+                    self.best(o, (cfg.grid, cfg.many))
+            self.best(o, None)
         total -= (1 - THETAS) * self._last_subgraph_saving()
         best = float(total.max())
         # Rounded down a little, so that float rounding never lifts it
