@@ -120,6 +120,10 @@ LAYOUT = frozenset(
     ]
 )
 MATMUL = frozenset({"MatMul", "Gemm"})
+#: Ops that read only the shape of their input: their outputs are
+#: constants once the dimensions are bound (exporters build reshape
+#: targets and causal masks from them).
+METADATA = frozenset({"Shape", "Size"})
 #: Work per element of a copy op that gathers or transposes data.
 COPY_WORK = 1.0
 #: What an unsupported op would need, for the error message.
@@ -248,6 +252,8 @@ class Lowering:
             seen.add(name)
             live.add(node.index)
             data = node.inputs[:1] if node.op_type in LAYOUT else node.inputs
+            if node.op_type in METADATA:
+                data = ()
             stack.extend(v for v in data if v)
         return live
 
@@ -262,14 +268,16 @@ class Lowering:
 
     def _plan_node(self, node: Node) -> None:
         """Define the views of a node's outputs and classify it."""
-        layout = node.op_type in LAYOUT and node.domain in ("", "ai.onnx")
+        standard = node.domain in ("", "ai.onnx")
+        layout = node.op_type in LAYOUT and standard
+        metadata = node.op_type in METADATA and standard
         data = [v for v in node.inputs[: 1 if layout else None] if v]
-        for name in data:
+        for name in data if not metadata else ():
             if name not in self.views:
                 self.views[name] = View.of(name, self.shape(name, node))
         if layout:
             self._plan_layout(node)
-        elif data and all(v in self.constants for v in data):
+        elif metadata or (data and all(v in self.constants for v in data)):
             # Computed from constants only: a constant itself.
             for out in node.outputs:
                 if out:

@@ -93,8 +93,10 @@ def attention_block(
     tag: str,
     shape4: str,
     batch: int = 1,
+    masked: str | None = None,
 ) -> str:
-    """Multi-head self-attention as PyTorch exports it."""
+    """Multi-head self-attention as PyTorch exports it; ``masked`` is a
+    boolean [seq, seq] value, True where a score is set to -inf."""
     dh = d // heads
     proj = {}
     for p in "qkv":
@@ -109,6 +111,13 @@ def attention_block(
     )
     s = b.node("MatMul", [q, kt], f"{tag}scores")
     s = b.node("Mul", [s, scale], f"{tag}scale")
+    if masked is not None:
+        b.inits.append(
+            numpy_helper.from_array(
+                np.array(-np.inf, np.float32), f"{tag}minus_inf"
+            )
+        )
+        s = b.node("Where", [masked, f"{tag}minus_inf", s], f"{tag}mask")
     p = b.node("Softmax", [s], f"{tag}softmax", axis=-1)
     ctx = b.node("MatMul", [p, v], f"{tag}pv")
     ctx = b.node("Transpose", [ctx], f"{tag}merge_t", perm=[0, 2, 1, 3])
@@ -157,6 +166,68 @@ def decoder(
         mlp_out = swiglu_block(b, n2, d, f, tag)
         x = b.node("Add", [x, mlp_out], f"{tag}res2")
     return b.model({"x": [1, "seq_len", d]}, x)
+
+
+def torch_rmsnorm(b: Builder, x: str, d: int, tag: str) -> str:
+    """x * rsqrt(mean(x²) + eps) * g, as torch.onnx.export (TorchScript)
+    writes it: Pow, ReduceMean, Add, Sqrt, Div(1, ·), Mul, Mul."""
+    two = b.node("Constant", [], f"{tag}two", value_float=2.0)
+    sq = b.node("Pow", [x, two], f"{tag}pow")
+    mean = b.node("ReduceMean", [sq, b.ints(f"{tag}last", [-1])], f"{tag}ms")
+    eps = b.node("Constant", [], f"{tag}eps", value_float=1e-6)
+    var = b.node("Add", [mean, eps], f"{tag}add_eps")
+    root = b.node("Sqrt", [var], f"{tag}sqrt")
+    one = b.node("Constant", [], f"{tag}one", value_float=1.0)
+    inv = b.node("Div", [one, root], f"{tag}rsqrt")
+    h = b.node("Mul", [x, inv], f"{tag}scale_rows")
+    return b.node("Mul", [h, b.weight(f"{tag}g", d)], f"{tag}gain")
+
+
+def torch_causal_attention(d: int = 256, heads: int = 2) -> Any:
+    """RMSNorm and causal self-attention on x[1, "seq_len", d], with the
+    shape arithmetic of a TorchScript export: the view shape is
+    Unsqueeze(Gather(Shape(x))) concatenated with constants, and the
+    mask is Not(Trilu(ConstantOfShape([t, t]))) cast to bool.
+    """
+    b = Builder()
+    shape = b.node("Shape", ["x"], "shape")
+    dims = {
+        axis: b.node(
+            "Unsqueeze",
+            [
+                b.node(
+                    "Gather",
+                    [
+                        shape,
+                        b.node("Constant", [], f"i{axis}", value_int=axis),
+                    ],
+                    f"dim{axis}",
+                ),
+                b.ints(f"ax{axis}", [0]),
+            ],
+            f"dim{axis}_1d",
+        )
+        for axis in (0, 1)
+    }
+    shape4 = b.node(
+        "Concat",
+        [dims[0], dims[1], b.ints("hd", [heads, d // heads])],
+        "shape4",
+        axis=0,
+    )
+    square = b.node("Concat", [dims[1], dims[1]], "tt", axis=0)
+    ones = b.node(
+        "ConstantOfShape",
+        [square],
+        "ones",
+        value=helper.make_tensor("one", TensorProto.BOOL, [1], [True]),
+    )
+    tril = b.node("Trilu", [ones, b.ints("k0", [0])], "tril", upper=0)
+    future = b.node("Not", [tril], "future")
+    future = b.node("Cast", [future], "future_b", to=TensorProto.BOOL)
+    norm = torch_rmsnorm(b, "x", d, "n1.")
+    out = attention_block(b, norm, d, heads, "", shape4, masked=future)
+    return b.model({"x": [1, "seq_len", d]}, out)
 
 
 def gemm_transposed() -> Any:

@@ -206,6 +206,52 @@ def test_decoder_with_dynamic_seq_len() -> None:
     assert_solves(p)
 
 
+def test_torch_export_shape_arithmetic_and_causal_mask() -> None:
+    """Tests that the TorchScript export pattern of RMSNorm and causal
+    attention imports: Shape/Gather/Unsqueeze/Concat and the Trilu mask
+    fold to constants, the mask is part of its Where op.
+
+    seq 256, d 256, 2 heads of 128. RMSNorm: Pow, Mul, Mul on 256x256 ->
+    128 each; ReduceMean reads 256 columns per output -> 128·256/128 =
+    256; Add eps, Sqrt, Div on the 256x1 column: a 1x128 native tile ->
+    1 each. Per head: q, k, v (K = 256) -> 1024; K transposed by a copy
+    -> 128; scores (K = 128) -> 512; scale, Where -> 128; softmax ->
+    640; P·V (K = 256) -> 1024. Then the head merge copy 128 and o
+    (K = 256) 1024. 7 + 2·9 + 2 = 27 ops, 11 of them MatMuls. Tensors:
+    x, 7 weight blocks (q, k, v per head, o; the RMSNorm gain is part
+    of its Mul), 27 outputs.
+    """
+    result = from_onnx(onnx_models.torch_causal_attention(), seq_len=256)
+    p, labels = result.problem, [o.label for o in result.names.ops]
+    assert Counter(p.op_types) == {"MatMul": 11, "Pointwise": 16}
+    assert p.num_tensors == 8 + 27
+    costs = dict(zip(labels, p.base_costs, strict=True))
+    assert [costs[f"n1.{n}"] for n in ("pow", "ms", "add_eps")] == [
+        128.0,
+        256.0,
+        1.0,
+    ]
+    assert [costs[n] for n in ("n1.sqrt", "n1.rsqrt", "n1.gain")] == [
+        1.0,
+        1.0,
+        128.0,
+    ]
+    for head in (0, 1):
+        where = labels.index(f"mask[{head}]")
+        assert p.base_costs[where] == 128.0
+        scale = p.outputs[labels.index(f"scale[{head}]")][0]
+        assert p.inputs[where] == (scale,)  # the mask is no tensor
+        assert costs[f"softmax[{head}]"] == 640.0
+    assert {n.value for n in result.names.tensors[:8]} == {
+        "x",
+        "wq",
+        "wk",
+        "wv",
+        "wo",
+    }
+    assert_solves(p)
+
+
 def test_import_is_deterministic_and_topological() -> None:
     """Tests that importing twice gives the same problem and that op ids
     follow the ONNX node order."""
