@@ -527,8 +527,8 @@ def _add_generate(sub: argparse._SubParsersAction[_Parser]) -> None:
     ge.add_argument(
         "--ops", type=int, metavar="N", help="layers for at least N ops"
     )
-    for name in ("hidden", "seq", "heads", "kv-heads", "ffn", "experts"):
-        ge.add_argument(f"--{name}", type=int, help=f"model {name}")
+    for name, meaning in _MODEL_DIMS.items():
+        ge.add_argument(f"--{name}", type=int, help=meaning)
     ge.add_argument("--cache", type=int, help="decode KV-cache length")
     ge.add_argument(
         "--preset",
@@ -543,6 +543,17 @@ def _add_generate(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     ge.add_argument("--seed", type=int, default=0, help="random seed")
     ge.set_defaults(func=_cmd_generate)
+
+
+#: The generator's model dimensions, as ``mlsched generate`` flags.
+_MODEL_DIMS = {
+    "hidden": "hidden size (model width)",
+    "seq": "sequence length",
+    "heads": "attention (query) heads",
+    "kv-heads": "key/value heads (GQA below --heads, MQA at 1)",
+    "ffn": "MLP inner size",
+    "experts": "MoE experts",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
