@@ -12,6 +12,9 @@ used to size a tight capacity, with k <= min(k_native, K)).
 :func:`random_infeasible_problem` adds a wide Pointwise op that fits at
 no granularity, not even 1x1 tiles.
 
+:func:`hand_problem` writes a small hand-derived problem from tensor
+shapes and op tuples, for tests whose optimum is worked out in a comment.
+
 The module depends on nothing in ``mlsched``: its working-set estimate is
 written from SPEC §6, so it cannot share a bug with the code under test.
 """
@@ -262,3 +265,23 @@ def random_infeasible_problem(rng: random.Random) -> dict[str, Any]:
     capacity = rng.randint(1, len(ins))
     native = rng.choice(NATIVES)
     return _to_dict(b, capacity, rng.randint(5, 100), native)
+
+
+def hand_problem(
+    shapes: list[tuple[int, int]],
+    ops: list[tuple[str, list[int], int, int]],
+    capacity: int = 200_000,
+) -> dict[str, Any]:
+    """A problem: tensors as (height, width); ops as (type, inputs,
+    output, base cost); bandwidth 10, native [128, 128]."""
+    return {
+        "widths": [w for _, w in shapes],
+        "heights": [h for h, _ in shapes],
+        "inputs": [ins for _, ins, _, _ in ops],
+        "outputs": [[out] for _, _, out, _ in ops],
+        "base_costs": [cost for _, _, _, cost in ops],
+        "op_types": [typ for typ, _, _, _ in ops],
+        "fast_memory_capacity": capacity,
+        "slow_memory_bandwidth": 10,
+        "native_granularity": [128, 128],
+    }

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import pytest
+from generators import hand_problem
 
 from mlsched import evaluate, load_problem, solve
 from mlsched.model.bounds import (
@@ -20,40 +21,20 @@ from mlsched.model.result import SolveStatus
 PROFILES = ("strict", "contest")
 
 
-def problem(
-    shapes: list[tuple[int, int]],
-    ops: list[tuple[str, list[int], int, int]],
-    capacity: int = 200_000,
-) -> dict[str, Any]:
-    """A problem: tensors as (height, width); ops as (type, inputs,
-    output, base cost); bandwidth 10, native [128, 128]."""
-    return {
-        "widths": [w for _, w in shapes],
-        "heights": [h for h, _ in shapes],
-        "inputs": [ins for _, ins, _, _ in ops],
-        "outputs": [[out] for _, _, out, _ in ops],
-        "base_costs": [cost for _, _, _, cost in ops],
-        "op_types": [typ for typ, _, _, _ in ops],
-        "fast_memory_capacity": capacity,
-        "slow_memory_bandwidth": 10,
-        "native_granularity": [128, 128],
-    }
-
-
 # MatMul 0: T0 (128x128) @ T1 (128x512) -> T2 (128x512), 4 native tiles.
 # MatMul 1: T2 @ T3 (512x128) -> T4 (128x128), one tile.
-CHAIN = problem(
+CHAIN = hand_problem(
     [(128, 128), (128, 512), (128, 512), (512, 128), (128, 128)],
     [("MatMul", [0, 1], 2, 1000), ("MatMul", [2, 3], 4, 1000)],
 )
 # Pointwise 0: T0 (128x512) -> T1 (128x512), 4 tiles.
 # MatMul 1: T1 @ T2 (512x128) -> T3 (128x128), one tile; K = 512.
-PROLOGUE = problem(
+PROLOGUE = hand_problem(
     [(128, 512), (128, 512), (512, 128), (128, 128)],
     [("Pointwise", [0], 1, 100), ("MatMul", [1, 2], 3, 1000)],
 )
 # PROLOGUE, with MatMul 2: T3 @ T4 (128x128) -> T5 (128x128), K = 128.
-HEADED = problem(
+HEADED = hand_problem(
     [(128, 512), (128, 512), (512, 128), (128, 128), (128, 128), (128, 128)],
     [
         ("Pointwise", [0], 1, 100),
@@ -64,7 +45,7 @@ HEADED = problem(
 # Pointwise 0: T0 (128x512) -> T1 (128x512), read by two MatMuls:
 # MatMul 1: T1 @ T2 (512x128) -> T3 (128x128), one tile;
 # MatMul 2: T1 @ T4 (512x256) -> T5 (128x256), two tiles.
-FORK = problem(
+FORK = hand_problem(
     [(128, 512), (128, 512), (512, 128), (128, 128), (512, 256), (128, 256)],
     [
         ("Pointwise", [0], 1, 100),

@@ -10,30 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from generators import hand_problem
 
 from mlsched import evaluate, load_problem
 from mlsched.model.bounds import lower_bound
 from mlsched.model.traffic import TrafficBound, traffic_bound
-
-
-def problem(
-    shapes: list[tuple[int, int]],
-    ops: list[tuple[str, list[int], int, int]],
-    capacity: int = 200_000,
-) -> dict[str, Any]:
-    """A problem: tensors as (height, width); ops as (type, inputs,
-    output, base cost); bandwidth 10, native [128, 128]."""
-    return {
-        "widths": [w for _, w in shapes],
-        "heights": [h for h, _ in shapes],
-        "inputs": [ins for _, ins, _, _ in ops],
-        "outputs": [[out] for _, _, out, _ in ops],
-        "base_costs": [cost for _, _, _, cost in ops],
-        "op_types": [typ for typ, _, _, _ in ops],
-        "fast_memory_capacity": capacity,
-        "slow_memory_bandwidth": 10,
-        "native_granularity": [128, 128],
-    }
 
 
 def schedule(
@@ -53,18 +34,18 @@ def schedule(
 
 # MatMul 0: T0 (128x128) @ T1 (128x512) -> T2 (128x512), K = 128;
 # MatMul 1: T2 @ T3 (512x128) -> T4 (128x128), K = 512.
-CHAIN = problem(
+CHAIN = hand_problem(
     [(128, 128), (128, 512), (128, 512), (512, 128), (128, 128)],
     [("MatMul", [0, 1], 2, 1000), ("MatMul", [2, 3], 4, 1000)],
 )
 # Two MatMuls of K = 256 share their RHS T2 (256x128):
 # MatMul 0: T0 (128x256) @ T2 -> T3; MatMul 1: T1 (128x256) @ T2 -> T4.
-SHARED = problem(
+SHARED = hand_problem(
     [(128, 256), (128, 256), (256, 128), (128, 128), (128, 128)],
     [("MatMul", [0, 2], 3, 1000), ("MatMul", [1, 2], 4, 1000)],
 )
 # One MatMul of K = 128 on a 2x2 grid: T0 (256x128) @ T1 (128x256).
-SQUARE = problem(
+SQUARE = hand_problem(
     [(256, 128), (128, 256), (256, 256)],
     [("MatMul", [0, 1], 2, 10)],
 )
