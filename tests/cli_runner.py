@@ -1,10 +1,24 @@
-"""Running the ``mlsched`` command line from the tests."""
+"""Running the ``mlsched`` command line from the tests.
+
+:func:`run_cli` starts ``python -m mlsched`` in a subprocess: the real
+exit path, for ``solve`` (signal handlers, time limits, ``os._exit``)
+and a few end-to-end checks. :func:`run_main` runs the same command
+through :func:`mlsched.cli.main` in this process, with the same result
+type, for the many cases that only check an exit code and its output:
+it saves an interpreter start and the imports per case.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+from mlsched import cli
 
 
 def run_cli(
@@ -19,3 +33,53 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def run_main(
+    *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``mlsched.cli.main(ARGS)`` in ``cwd``, in this process.
+
+    stdout and stderr are captured as :func:`run_cli` captures them,
+    including log records of level WARNING and above, which a fresh
+    interpreter (no logging configured) prints bare to stderr. An
+    exception that escapes ``main`` propagates: in a subprocess it
+    would be a traceback. ``solve`` is refused: it installs signal
+    handlers and may leave with ``os._exit``; use :func:`run_cli`.
+    """
+    assert "solve" not in args[:1], "run `solve` with run_cli"
+    out, err = io.StringIO(), io.StringIO()
+    # Python's last-resort handler: bare message, WARNING and above.
+    handler = logging.StreamHandler(err)
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    previous = os.getcwd()
+    root.addHandler(handler)
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as exc:  # argparse errors, --help, --version
+                code = _exit_code(exc)
+    finally:
+        os.chdir(previous)
+        root.removeHandler(handler)
+    return subprocess.CompletedProcess(
+        [sys.executable, "-m", "mlsched", *args],
+        code,
+        out.getvalue(),
+        err.getvalue(),
+    )
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """The process exit status ``sys.exit(exc.code)`` would give."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    # sys.exit("text") prints the text to stderr and exits 1.
+    print(exc.code, file=sys.stderr)
+    return 1

@@ -1,4 +1,8 @@
-"""``mlsched evaluate`` as a user runs it: a subprocess, exit codes 0/1/2."""
+"""``mlsched evaluate`` as a user runs it: exit codes 0/1/2, output.
+
+The first test runs a real ``python -m mlsched`` process; the rest call
+``mlsched.cli.main`` in this process (``cli_runner.run_main``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import run_cli
+from cli_runner import run_cli, run_main
 
 Case = dict[str, Any]
 Corpus = tuple[Case, ...]
@@ -67,7 +71,7 @@ def test_invalid_solution_exits_1_with_category(
         corpus, lambda c: c["strict"].get("category") == "out_of_memory"
     )
     problem, sol = case_files(case, tmp_path)
-    proc = run_cli("evaluate", problem, sol)
+    proc = run_main("evaluate", problem, sol)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.startswith("INVALID [out_of_memory] (strict): ")
     assert "exceeds capacity" in proc.stdout
@@ -78,7 +82,7 @@ def test_json_output(corpus: Corpus, tmp_path: Path) -> None:
     per-subgraph details of a valid schedule."""
     case = pick(corpus, lambda c: c["strict"]["valid"])
     problem, sol = case_files(case, tmp_path)
-    proc = run_cli("evaluate", problem, sol, "--json")
+    proc = run_main("evaluate", problem, sol, "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["valid"] is True
@@ -96,7 +100,7 @@ def test_json_output_of_invalid(corpus: Corpus, tmp_path: Path) -> None:
     the category and a null total latency."""
     case = pick(corpus, lambda c: not c["contest"]["valid"])
     problem, sol = case_files(case, tmp_path)
-    proc = run_cli("evaluate", problem, sol, "--json", "--rules", "contest")
+    proc = run_main("evaluate", problem, sol, "--json", "--rules", "contest")
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
     assert data["valid"] is False
@@ -113,12 +117,12 @@ def test_rules_contest_accepts_contest_only_schedule(
         c for c in corpus if c["contest"]["valid"] and not c["strict"]["valid"]
     )
     problem, sol = case_files(case, tmp_path)
-    contest = run_cli("evaluate", problem, sol, "--rules", "contest")
+    contest = run_main("evaluate", problem, sol, "--rules", "contest")
     assert contest.returncode == 0, contest.stdout + contest.stderr
     total = case["contest"]["total_latency"]
     assert "valid (contest):" in contest.stdout
     assert f"total latency {total:.1f}" in contest.stdout
-    strict = run_cli("evaluate", problem, sol)
+    strict = run_main("evaluate", problem, sol)
     assert strict.returncode == 1
     category = case["strict"]["category"]
     assert strict.stdout.startswith(f"INVALID [{category}] (strict)")
@@ -137,7 +141,7 @@ def test_rules_contest_accepts_contest_only_schedule(
 def test_bad_command_line_exits_2(args: list[str]) -> None:
     """Tests that a bad command line exits 2 with one 'error:' line on
     stderr and no traceback."""
-    proc = run_cli(*args)
+    proc = run_main(*args)
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, lines

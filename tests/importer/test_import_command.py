@@ -8,7 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from cli_runner import run_cli
+from cli_runner import run_cli, run_main
 
 from mlsched import cli, load_problem
 
@@ -37,7 +37,7 @@ def test_dynamic_seq_len_imports_solves_and_labels(
     length: import with --seq-len 2048 (56 ops, see test_from_onnx),
     solve, then evaluate with the op names of the sidecar."""
     model = save(models, "decoder", tmp_path / "decoder.onnx")
-    done = run_cli(
+    done = run_main(
         "import",
         str(model),
         "--seq-len",
@@ -67,7 +67,7 @@ def test_dynamic_seq_len_imports_solves_and_labels(
         cwd=tmp_path,
     )
     assert solved.returncode == 0, solved.stderr
-    shown = run_cli(
+    shown = run_main(
         "evaluate", "p.json", "s.json", "--names", "names.json", cwd=tmp_path
     )
     assert shown.returncode == 0, shown.stderr
@@ -81,7 +81,7 @@ def test_unbound_seq_len_is_one_line(
     """Tests that without --seq-len the import fails with one line that
     names the dimension and how to bind it, and writes nothing."""
     model = save(models, "decoder", tmp_path / "decoder.onnx")
-    done = run_cli("import", str(model), "-o", "p.json", cwd=tmp_path)
+    done = run_main("import", str(model), "-o", "p.json", cwd=tmp_path)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -116,7 +116,7 @@ def test_bad_input_is_one_line_exit_2(
         save(models, builder, path)
     elif content is not None:
         path.write_bytes(content)
-    done = run_cli("import", str(path), "-o", "p.json", *args, cwd=tmp_path)
+    done = run_main("import", str(path), "-o", "p.json", *args, cwd=tmp_path)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -140,11 +140,11 @@ def test_without_onnx_says_how_to_install(
 def test_list_devices_and_stdout(tmp_path: Path, models: ModuleType) -> None:
     """Tests that --list-devices names the presets and that without -o
     the problem JSON goes to stdout."""
-    listed = run_cli("import", "--list-devices", cwd=tmp_path)
+    listed = run_main("import", "--list-devices", cwd=tmp_path)
     assert listed.returncode == 0
     assert listed.stdout.split()[0] == "contest"
     model = save(models, "mlp", tmp_path / "mlp.onnx")
-    done = run_cli("import", str(model), "--native", "64", "64", cwd=tmp_path)
+    done = run_main("import", str(model), "--native", "64", "64", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     problem = load_problem(json.loads(done.stdout))
     assert problem.native_granularity == (64, 64)
@@ -157,7 +157,7 @@ def test_names_of_another_problem_are_refused(
     """Tests that evaluate --names refuses a sidecar whose op count does
     not match the problem (exit 2, one line)."""
     model = save(models, "mlp", tmp_path / "mlp.onnx")
-    run_cli(
+    run_main(
         "import", str(model), "-o", "p.json", "--names", "n.json", cwd=tmp_path
     )
     run_cli(
@@ -169,7 +169,7 @@ def test_names_of_another_problem_are_refused(
         "s.json",
         cwd=tmp_path,
     )
-    done = run_cli(
+    done = run_main(
         "evaluate",
         "mlsys-2026-5",
         "s.json",
@@ -186,7 +186,7 @@ def test_plot_with_names(tmp_path: Path, models: ModuleType) -> None:
     """Tests that plot --names draws the schedule of an imported model."""
     pytest.importorskip("matplotlib")
     model = save(models, "swiglu", tmp_path / "swiglu.onnx")
-    run_cli(
+    run_main(
         "import", str(model), "-o", "p.json", "--names", "n.json", cwd=tmp_path
     )
     run_cli(
@@ -198,7 +198,7 @@ def test_plot_with_names(tmp_path: Path, models: ModuleType) -> None:
         "s.json",
         cwd=tmp_path,
     )
-    done = run_cli(
+    done = run_main(
         "plot",
         "p.json",
         "s.json",
@@ -207,7 +207,6 @@ def test_plot_with_names(tmp_path: Path, models: ModuleType) -> None:
         "-o",
         "s.png",
         cwd=tmp_path,
-        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "s.png").stat().st_size > 10_000
@@ -219,7 +218,7 @@ def test_skip_unsupported_warns_once(
     """Tests that --skip-unsupported imports a Conv with exactly one
     warning line naming the node, and exit 0."""
     model = save(models, "with_conv", tmp_path / "conv.onnx")
-    done = run_cli(
+    done = run_main(
         "import",
         str(model),
         "--skip-unsupported",

@@ -14,11 +14,11 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_cli, run_main
 
 from mlsched import InputError, evaluate, load_problem, load_solution
 
@@ -461,19 +461,21 @@ def test_load_rejects_with_one_line_message(
     assert needle in message.replace(str(bad), "<file>")
 
 
-@pytest.mark.parametrize(("kind", "content", "needle"), CASES)
-def test_cli_rejects_with_exit_2(
-    tmp_path: Path, kind: str, content: str | bytes, needle: str
+#: Cases also run in a real ``python -m mlsched`` process: the exit code
+#: and stderr there, not only those of ``main`` (bad text, bad bytes, a
+#: parser-stack attack, a bad solution).
+IN_A_PROCESS = (
+    "problem-truncated-json",
+    "problem-not-utf8",
+    "problem-deep-nesting",
+    "solution-truncated-json",
+)
+
+
+def _check_rejection(
+    proc: subprocess.CompletedProcess[str], bad: Path, needle: str
 ) -> None:
-    """Tests that `mlsched evaluate` on the malformed file exits 2 with one
-    stderr line 'mlsched: error: ...' and no traceback."""
-    prob, sol, bad = _files(tmp_path, kind, content)
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlsched", "evaluate", str(prob), str(sol)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """Exit 2, one stderr line 'mlsched: error: ...', no traceback."""
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-2000:]
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.splitlines()
@@ -481,6 +483,32 @@ def test_cli_rejects_with_exit_2(
     assert lines[0].startswith("mlsched: error: ")
     assert needle in lines[0].replace(str(bad), "<file>")
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(("kind", "content", "needle"), CASES)
+def test_cli_rejects_with_exit_2(
+    tmp_path: Path, kind: str, content: str | bytes, needle: str
+) -> None:
+    """Tests that `mlsched evaluate` on the malformed file exits 2 with one
+    stderr line 'mlsched: error: ...' and no traceback (through
+    ``cli.main``; an escaping exception fails the test)."""
+    prob, sol, bad = _files(tmp_path, kind, content)
+    _check_rejection(run_main("evaluate", str(prob), str(sol)), bad, needle)
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "needle"),
+    [case for case in CASES if case.id in IN_A_PROCESS],
+)
+def test_cli_process_rejects_with_exit_2(
+    tmp_path: Path, kind: str, content: str | bytes, needle: str
+) -> None:
+    """Tests that the `mlsched evaluate` process on the malformed file
+    exits 2 with one stderr line 'mlsched: error: ...' and no
+    traceback."""
+    prob, sol, bad = _files(tmp_path, kind, content)
+    proc = run_cli("evaluate", str(prob), str(sol), timeout=60)
+    _check_rejection(proc, bad, needle)
 
 
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
