@@ -1,11 +1,12 @@
 """Running the ``mlsched`` command line from the tests.
 
 :func:`run_cli` starts ``python -m mlsched`` in a subprocess: the real
-exit path, for ``solve`` (signal handlers, time limits, ``os._exit``)
-and a few end-to-end checks. :func:`run_main` runs the same command
-through :func:`mlsched.cli.main` in this process, with the same result
-type, for the many cases that only check an exit code and its output:
-it saves an interpreter start and the imports per case.
+exit path, for ``solve`` with a time limit or a signal (which leave
+through ``os._exit``) and a few end-to-end checks. :func:`run_main`
+runs the same command through :func:`mlsched.cli.main` in this
+process, with the same result type, for the many cases that only check
+an exit code and its output: it saves an interpreter start and the
+imports per case.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -44,10 +46,16 @@ def run_main(
     including log records of level WARNING and above, which a fresh
     interpreter (no logging configured) prints bare to stderr. An
     exception that escapes ``main`` propagates: in a subprocess it
-    would be a traceback. ``solve`` is refused: it installs signal
-    handlers and may leave with ``os._exit``; use :func:`run_cli`.
+    would be a traceback. ``solve`` with ``--time-limit`` is refused:
+    at the limit it leaves through ``os._exit`` (use :func:`run_cli`);
+    the signal handlers ``solve`` installs are restored afterwards.
     """
-    assert "solve" not in args[:1], "run `solve` with run_cli"
+    assert args[:1] != ("solve",) or "--time-limit" not in args, (
+        "run `solve --time-limit` with run_cli"
+    )
+    handlers = {
+        s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)
+    }
     out, err = io.StringIO(), io.StringIO()
     # Python's last-resort handler: bare message, WARNING and above.
     handler = logging.StreamHandler(err)
@@ -66,6 +74,8 @@ def run_main(
     finally:
         os.chdir(previous)
         root.removeHandler(handler)
+        for signum, action in handlers.items():
+            signal.signal(signum, action)
     return subprocess.CompletedProcess(
         [sys.executable, "-m", "mlsched", *args],
         code,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import run_cli
+from cli_runner import run_cli, run_main
 
 import mlsched
 from mlsched import bench, cli
@@ -107,14 +107,13 @@ def test_plot_bad_output(
     tmp_path: Path, schedule: Path, output: str, needle: str
 ) -> None:
     """Tests that a bad output path is a one-line error with exit 2."""
-    done = run_cli(
+    done = run_main(
         "plot",
         "mlsys-2026-3",
         str(schedule),
         "-o",
         str(tmp_path / output),
         cwd=tmp_path,
-        timeout=300,
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
@@ -141,9 +140,7 @@ def test_plot_refuses_invalid_schedule(tmp_path: Path) -> None:
         )
     )
     out = tmp_path / "x.png"
-    done = run_cli(
-        "plot", "example4", str(bad), "-o", str(out), cwd=tmp_path, timeout=300
-    )
+    done = run_main("plot", "example4", str(bad), "-o", str(out), cwd=tmp_path)
     assert done.returncode == 1
     assert "out_of_memory" in done.stderr
     assert not out.exists()
@@ -253,7 +250,7 @@ def test_plan_workers(
 )
 def test_benchmark_bad_flags(tmp_path: Path, args: list[str]) -> None:
     """Tests that bad benchmark flags are a one-line error with exit 2."""
-    done = run_cli("benchmark", *args, cwd=tmp_path, timeout=300)
+    done = run_main("benchmark", *args, cwd=tmp_path)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
@@ -261,6 +258,6 @@ def test_benchmark_bad_flags(tmp_path: Path, args: list[str]) -> None:
 
 def test_version(tmp_path: Path) -> None:
     """Tests that ``mlsched --version`` prints the package version."""
-    done = run_cli("--version", cwd=tmp_path, timeout=300)
+    done = run_main("--version", cwd=tmp_path)
     assert done.returncode == 0
     assert done.stdout.strip() == f"mlsched {mlsched.__version__}"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import run_cli
+from cli_runner import run_cli, run_main
 
 import mlsched
 from mlsched import evaluate, load_problem
@@ -148,7 +148,7 @@ def test_cli_writes_a_loadable_problem(tmp_path: Path) -> None:
 def test_cli_bad_flag_is_one_line_exit_2(tmp_path: Path) -> None:
     """Tests that an impossible dimension is a one-line error, exit 2."""
     out = tmp_path / "g.json"
-    proc = run_cli("generate", "attention", "--kv-heads", "3", "-o", str(out))
+    proc = run_main("generate", "attention", "--kv-heads", "3", "-o", str(out))
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "kv_heads 3" in proc.stderr
