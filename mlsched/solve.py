@@ -27,11 +27,9 @@ from mlsched.model.bounds import lower_bound
 from mlsched.model.io import Source
 from mlsched.model.result import Result, SolveStatus
 from mlsched.model.schedule import to_solution
-from mlsched.model.subgraph import RULES
+from mlsched.model.types import METHODS, RULES
 
 logger = logging.getLogger(__name__)
-
-METHODS = ("cpsat", "heuristic", "naive")
 
 #: Called with each improving solution, its latency and the best bound.
 ImprovementCallback = Callable[[Solution, float, float | None], None]

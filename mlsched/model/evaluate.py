@@ -17,7 +17,8 @@ from mlsched.model.cost import (
 from mlsched.model.io import Source, load_problem, load_solution
 from mlsched.model.problem import Problem
 from mlsched.model.solution import Solution
-from mlsched.model.subgraph import RULES, Grain, SubgraphView, isclose
+from mlsched.model.subgraph import Grain, SubgraphView
+from mlsched.model.types import RULES, isclose
 
 
 @dataclass(frozen=True)

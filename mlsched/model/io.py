@@ -10,7 +10,7 @@ import re
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -56,7 +56,7 @@ def natural_key(name: str) -> tuple[str | int, ...]:
     return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
 
 
-def _read(source: Source, what: str) -> tuple[Any, str]:
+def _read(source: object, what: str) -> tuple[Any, str]:
     """The parsed JSON of ``source`` and a label naming it."""
     if isinstance(source, dict):
         return source, "(dict)"
@@ -117,6 +117,22 @@ def _one_line(exc: ValidationError) -> str:
     return f"{where}{msg}{extra}".replace("\n", " ")
 
 
+_Model = TypeVar("_Model", Problem, Solution)
+
+
+def _load(kind: type[_Model], source: Source | _Model, what: str) -> _Model:
+    """``source`` as a validated ``kind``; ``what`` names it in errors."""
+    if isinstance(source, kind):
+        return source
+    data, label = _read(source, what)
+    if not isinstance(data, dict):
+        raise InputError(f"{what} {label}: expected a JSON object")
+    try:
+        return kind.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"{what} {label}: {_one_line(exc)}") from None
+
+
 def load_problem(source: Source | Problem) -> Problem:
     """Load and validate a problem.
 
@@ -137,15 +153,7 @@ def load_problem(source: Source | Problem) -> Problem:
     InputError
         If the source cannot be read or does not describe a valid problem.
     """
-    if isinstance(source, Problem):
-        return source
-    data, label = _read(source, "problem")
-    if not isinstance(data, dict):
-        raise InputError(f"problem {label}: expected a JSON object")
-    try:
-        return Problem.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(f"problem {label}: {_one_line(exc)}") from None
+    return _load(Problem, source, "problem")
 
 
 def load_solution(source: Source | Solution) -> Solution:
@@ -167,15 +175,7 @@ def load_solution(source: Source | Solution) -> Solution:
     InputError
         If the source cannot be read or is not a solution object.
     """
-    if isinstance(source, Solution):
-        return source
-    data, label = _read(source, "solution")
-    if not isinstance(data, dict):
-        raise InputError(f"solution {label}: expected a JSON object")
-    try:
-        return Solution.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(f"solution {label}: {_one_line(exc)}") from None
+    return _load(Solution, source, "solution")
 
 
 def _umask() -> int:

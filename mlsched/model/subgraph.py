@@ -6,7 +6,6 @@ read the same :class:`SubgraphView` and differ only in how they sum cells.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -14,8 +13,10 @@ from functools import cached_property
 
 from mlsched.model.problem import Problem
 
-Rules = str  # "strict" or "contest"
-RULES = ("strict", "contest")
+# Old import names; the home of these is mlsched.model.types.
+from mlsched.model.types import RULES as RULES
+from mlsched.model.types import Rules as Rules
+from mlsched.model.types import isclose as isclose
 
 
 class Role(Enum):
@@ -503,13 +504,3 @@ def shape_signature(
         tensors.append((p.heights[t], p.widths[t], flags))
     unread = sorted(p.sizes[t] for t in retain_in if t not in local)
     return tuple(op_sig), tuple(tensors), tuple(unread)
-
-
-def ceil_div(a: int, b: int) -> int:
-    """⌈a / b⌉ for positive integers."""
-    return -(-a // b)
-
-
-def isclose(a: float, b: float, rel: float = 1e-9) -> bool:
-    """Whether two latencies agree to a relative ``rel``."""
-    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)

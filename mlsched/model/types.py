@@ -1,0 +1,24 @@
+"""The rule profiles and solve methods as types, and latency equality.
+
+``Rules`` and ``Method`` are ``Literal`` types, so mypy checks a profile
+or method name written in the code; ``RULES`` and ``METHODS`` are the
+same names as tuples, for run-time checks of user input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, get_args
+
+#: A rule profile (SPEC §8).
+Rules = Literal["strict", "contest"]
+#: A way to find a schedule (see :func:`mlsched.solve`).
+Method = Literal["cpsat", "heuristic", "naive"]
+
+RULES: tuple[Rules, ...] = get_args(Rules)
+METHODS: tuple[Method, ...] = get_args(Method)
+
+
+def isclose(a: float, b: float, rel: float = 1e-9) -> bool:
+    """Whether two latencies agree to a relative ``rel``."""
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)
