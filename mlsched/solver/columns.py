@@ -109,6 +109,11 @@ class ColumnGenerator:
                 nb[a].update(r for r in readers if r != a)
         return nb
 
+    def neighbours(self, op: int) -> set[int]:
+        """Ops linked to ``op`` by a tensor: producer-consumer or a
+        shared input."""
+        return self._neighbours[op]
+
     def cost(self, ops: Iterable[int]) -> Choice | None:
         """Best choice for a region without retention."""
         return self.optimizer.best(self.deps.in_order(ops))

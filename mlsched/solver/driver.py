@@ -30,6 +30,7 @@ from mlsched.solver.columns import (
 from mlsched.solver.lns import WindowSearch, window_at
 from mlsched.solver.master import OrderFreeModel
 from mlsched.solver.model import ColumnModel, MasterBase
+from mlsched.solver.pricing import price_columns
 from mlsched.solver.sat import (
     Improvement,
     ModelOutcome,
@@ -46,6 +47,8 @@ FINISH_MARGIN = 0.25
 # refining their granularities.
 ENUMERATION_SHARE = 0.3
 REFINE_SHARE = 0.25
+# Share of the time left for column generation by LP prices.
+PRICING_SHARE = 0.2
 # Below this many seconds a CP-SAT search is not worth starting.
 MIN_SEARCH = 0.05
 # No-goods added to the order-free master before the positional model
@@ -250,6 +253,10 @@ class _Driver:
             )
             refine_deadline = time.perf_counter() + REFINE_SHARE * self.left()
             columns = refine(columns, fine, refine_deadline)
+            price_deadline = time.perf_counter() + PRICING_SHARE * self.left()
+            columns = price_columns(
+                p, generator, columns, price_deadline, fine
+            ).columns
             if self.left() <= MIN_SEARCH:
                 return self._result(
                     "no time left for CP-SAT after column enumeration",

@@ -1,0 +1,433 @@
+"""Column generation with prices: the LP relaxation of the order-free
+master and regions grown by reduced cost.
+
+The LP keeps the master's coverage rows (every op once), one balance row
+per retained tensor (givers minus takers, zero) and the rows that keep a
+giver and a taker with different retention sets apart; GLOP solves it
+and its duals price candidate columns. A column's reduced cost is its
+latency minus the coverage duals of its ops, minus the balance duals of
+the tensors it retains, plus those of the tensors retained into it. The
+pricer grows regions (up to :data:`MAX_REGION_OPS` ops along
+producer-consumer and shared-input links) by reduced cost and tries
+retention of up to :data:`MAX_RETAINED` tensors across each boundary
+between two regions; every region is costed by the column generator's
+granularity optimizer.
+
+The LP value after pricing bounds the integer master over the final
+columns from below; pricing is a heuristic search, so it is not a bound
+over all schedules, nor over every column. Recomputation (an op in two
+subgraphs) has no form here: the master covers each op exactly once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ortools.linear_solver import pywraplp
+
+from mlsched.heuristics import GranularityOptimizer
+from mlsched.model import Problem
+from mlsched.solver.columns import Column, ColumnGenerator, refine
+
+logger = logging.getLogger(__name__)
+
+# Largest grown region, and regions kept per seed and size.
+MAX_REGION_OPS = 16
+BEAM = 4
+# Most tensors retained across one boundary.
+MAX_RETAINED = 3
+# A column enters only if its reduced cost is below minus this share of
+# its latency (GLOP's duals carry rounding noise).
+TOLERANCE = 1e-7
+# Columns added per pricing round at most, cheapest reduced cost first.
+MAX_NEW = 200
+# Grown regions, least reduced cost first, that seed retention pairs.
+PAIR_REGIONS = 60
+# Columns near the LP's basis whose regions seed retention pairs.
+ACTIVE = 1e-9
+
+Key = tuple[tuple[int, ...], frozenset[int], frozenset[int]]
+
+
+@dataclass(frozen=True)
+class Duals:
+    """The prices of an LP solution of the master.
+
+    Attributes
+    ----------
+    cover
+        ``cover[o]``: the dual of op o's coverage row.
+    retain
+        ``retain[t]``: the dual of tensor t's balance row (givers minus
+        takers); a tensor without a row prices at zero.
+    """
+
+    cover: Mapping[int, float]
+    retain: Mapping[int, float]
+
+    def region(self, ops: Iterable[int]) -> float:
+        """The coverage price of a set of ops."""
+        return sum(self.cover[o] for o in ops)
+
+    def reduced_cost(self, col: Column) -> float:
+        """The column's latency minus the prices of the rows it is in."""
+        give = sum(self.retain.get(t, 0.0) for t in col.retain_out)
+        take = sum(self.retain.get(t, 0.0) for t in col.retain_in)
+        return col.latency - self.region(col.ops) - give + take
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    """An optimal LP solution of the master over a column set.
+
+    Attributes
+    ----------
+    value
+        The LP optimum: a lower bound on the integer master over the
+        same columns.
+    duals
+        The row prices.
+    values
+        ``values[c]``: column c's LP value.
+    """
+
+    value: float
+    duals: Duals
+    values: tuple[float, ...]
+
+
+def solve_relaxation(
+    problem: Problem,
+    columns: Sequence[Column],
+    ops: Iterable[int] | None = None,
+) -> Relaxation | None:
+    """Solve the LP relaxation of the order-free master with GLOP.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    columns
+        Candidate subgraphs covering every op of ``ops``.
+    ops
+        The ops to cover (default: all).
+
+    Returns
+    -------
+    Relaxation or None
+        None when GLOP finds no optimum.
+    """
+    cover_ops = sorted(range(problem.num_ops) if ops is None else ops)
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    # Coverage already bounds every column by 1; an explicit upper bound
+    # would take a dual of its own and hide it from the row prices.
+    inf = lp.infinity()
+    x = [lp.NumVar(0.0, inf, f"x[{c}]") for c in range(len(columns))]
+    cover = {o: lp.Constraint(1.0, 1.0, f"cover[{o}]") for o in cover_ops}
+    gives: dict[int, list[int]] = {}
+    takes: dict[int, list[int]] = {}
+    for c, col in enumerate(columns):
+        for o in col.ops:
+            cover[o].SetCoefficient(x[c], 1.0)
+        for t in col.retain_out:
+            gives.setdefault(t, []).append(c)
+        for t in col.retain_in:
+            takes.setdefault(t, []).append(c)
+    balance = {}
+    for t in sorted(set(gives) | set(takes)):
+        row = lp.Constraint(0.0, 0.0, f"balance[{t}]")
+        for c in gives.get(t, ()):
+            row.SetCoefficient(x[c], 1.0)
+        for c in takes.get(t, ()):
+            row.SetCoefficient(x[c], -1.0)
+        balance[t] = row
+        for a, b in itertools.product(gives.get(t, ()), takes.get(t, ())):
+            if columns[a].retain_out != columns[b].retain_in:
+                lp.Add(x[a] + x[b] <= 1.0, f"match[{t},{a},{b}]")
+    objective = lp.Objective()
+    for c, col in enumerate(columns):
+        objective.SetCoefficient(x[c], col.latency)
+    objective.SetMinimization()
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        return None
+    duals = Duals(
+        {o: row.dual_value() for o, row in cover.items()},
+        {t: row.dual_value() for t, row in balance.items()},
+    )
+    return Relaxation(
+        objective.Value(), duals, tuple(v.solution_value() for v in x)
+    )
+
+
+class Pricer:
+    """Finds columns of negative reduced cost.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    generator
+        The column generator: its links, closure and convexity checks
+        and its granularity optimizer cost every region.
+    max_ops
+        Largest grown region.
+    beam
+        Regions kept per seed and size.
+    max_retained
+        Most tensors retained across one boundary.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        generator: ColumnGenerator,
+        max_ops: int = MAX_REGION_OPS,
+        beam: int = BEAM,
+        max_retained: int = MAX_RETAINED,
+    ) -> None:
+        self.problem = problem
+        self.generator = generator
+        self.max_ops = max_ops
+        self.beam = beam
+        self.max_retained = max_retained
+        # Reduced cost of every region reached by the last growth.
+        self._seen: dict[frozenset[int], float] = {}
+
+    def price(
+        self,
+        columns: Sequence[Column],
+        lp: Relaxation,
+        deadline: float = 1e18,
+        within: frozenset[int] | None = None,
+    ) -> list[Column]:
+        """New columns of negative reduced cost under ``lp``'s duals,
+        cheapest first (at most :data:`MAX_NEW`)."""
+        known = {(c.ops, c.retain_in, c.retain_out) for c in columns}
+        inside = (
+            frozenset(range(self.problem.num_ops))
+            if within is None
+            else within
+        )
+        found: dict[Key, tuple[float, Column]] = {}
+        grown = self.grow(lp.duals, inside, deadline)
+        active = {
+            col.ops
+            for col, v in zip(columns, lp.values, strict=True)
+            if v > ACTIVE
+        }
+        # Retention pays only across the boundary of two cheap regions:
+        # pair the least reduced-cost ones and those of the LP solution.
+        cheap = sorted(grown, key=lambda r: self._seen[frozenset(r)])
+        regions = list(dict.fromkeys([*cheap[:PAIR_REGIONS], *active]))
+        for col in self._plain(grown) + self._pairs(regions, deadline):
+            key = (col.ops, col.retain_in, col.retain_out)
+            rc = lp.duals.reduced_cost(col)
+            if key not in known and rc < -TOLERANCE * max(col.latency, 1.0):
+                found[key] = (rc, col)
+        ranked = sorted(found.values(), key=lambda item: item[0])
+        return [col for _, col in ranked[:MAX_NEW]]
+
+    def grow(
+        self, duals: Duals, inside: frozenset[int], deadline: float
+    ) -> list[tuple[int, ...]]:
+        """Regions grown from every op by reduced cost without retention.
+
+        Every closed, convex region reached is kept as a candidate; the
+        beam keeps the ones of least reduced cost as stepping stones.
+        """
+        gen = self.generator
+        seeds = sorted(inside, key=lambda o: -duals.cover[o])
+        out: dict[frozenset[int], float] = {}
+        self._seen = out
+        for seed in seeds:
+            layer = [frozenset([seed])]
+            for _ in range(self.max_ops - 1):
+                if time.perf_counter() > deadline:
+                    return [gen.deps.in_order(r) for r in out]
+                reached: dict[frozenset[int], float] = {}
+                for region in layer:
+                    for n in set().union(*(gen.neighbours(o) for o in region)):
+                        cand = region | {n}
+                        if n in region or n not in inside or cand in reached:
+                            continue
+                        rc = self._region_cost(cand, duals, out)
+                        if rc is not None:
+                            reached[cand] = rc
+                layer = sorted(reached, key=reached.__getitem__)[: self.beam]
+                if not layer:
+                    break
+        return [gen.deps.in_order(r) for r in out]
+
+    def _region_cost(
+        self,
+        region: frozenset[int],
+        duals: Duals,
+        seen: dict[frozenset[int], float],
+    ) -> float | None:
+        """The reduced cost of a region without retention, or None if it
+        is no valid subgraph; remembered in ``seen``."""
+        if region in seen:
+            return seen[region]
+        deps = self.generator.deps
+        if not deps.is_closed(region) or not deps.is_convex(region):
+            return None
+        choice = self.generator.cost(region)
+        if choice is None:
+            return None
+        seen[region] = choice.latency - duals.region(region)
+        return seen[region]
+
+    def _plain(self, regions: Sequence[tuple[int, ...]]) -> list[Column]:
+        """The regions as columns without retention."""
+        none: frozenset[int] = frozenset()
+        return [
+            col
+            for ops in regions
+            if (col := self._column(ops, none, none)) is not None
+        ]
+
+    def _column(
+        self,
+        ops: tuple[int, ...],
+        retain_in: frozenset[int],
+        retain_out: frozenset[int],
+    ) -> Column | None:
+        choice = self.generator.optimizer.best(ops, retain_in, retain_out)
+        if choice is None:
+            return None
+        return Column(ops, retain_in, retain_out, choice)
+
+    def _pairs(
+        self, regions: Sequence[tuple[int, ...]], deadline: float
+    ) -> list[Column]:
+        """Giver and taker columns for the tensors one region can retain
+        into another, up to :attr:`max_retained` at a time."""
+        holding: dict[int, list[tuple[int, ...]]] = {}
+        for ops in regions:
+            for o in ops:
+                holding.setdefault(o, []).append(ops)
+        out: list[Column] = []
+        for giver in regions:
+            for taker, tensors in self._boundaries(giver, holding).items():
+                if time.perf_counter() > deadline:
+                    return out
+                for kept in self._retained_sets(tensors):
+                    none: frozenset[int] = frozenset()
+                    for col in (
+                        self._column(giver, none, kept),
+                        self._column(taker, kept, none),
+                    ):
+                        if col is not None:
+                            out.append(col)
+        return out
+
+    def _boundaries(
+        self,
+        giver: tuple[int, ...],
+        holding: Mapping[int, Sequence[tuple[int, ...]]],
+    ) -> dict[tuple[int, ...], list[int]]:
+        """Per region holding every reader of some tensors of ``giver``
+        (and none of its ops), those tensors."""
+        p = self.problem
+        opset = set(giver)
+        out: dict[tuple[int, ...], list[int]] = {}
+        for o in giver:
+            for t in p.outputs[o]:
+                readers = p.consumers[t]
+                if (
+                    not readers
+                    or opset.intersection(readers)
+                    or t in p.graph_outputs
+                    or p.sizes[t] >= p.fast_memory_capacity
+                ):
+                    continue
+                for taker in holding.get(readers[0], ()):
+                    if set(readers) <= set(taker) and not opset & set(taker):
+                        out.setdefault(taker, []).append(t)
+        return out
+
+    def _retained_sets(self, tensors: Sequence[int]) -> list[frozenset[int]]:
+        """Each tensor alone, and the smallest two and three together."""
+        by_size = sorted(set(tensors), key=self.problem.sizes.__getitem__)
+        sets = [frozenset([t]) for t in by_size]
+        for n in range(2, min(self.max_retained, len(by_size)) + 1):
+            sets.append(frozenset(by_size[:n]))
+        return sets
+
+
+@dataclass(frozen=True)
+class Priced:
+    """What column generation added.
+
+    Attributes
+    ----------
+    columns
+        The input columns and every priced one.
+    added
+        How many columns pricing added.
+    rounds
+        LP solves.
+    bound
+        The LP value over ``columns``: a lower bound on the integer
+        master over them (None if pricing added columns after the last
+        LP); not a bound over all schedules.
+    settled
+        Whether the last pricing round found no negative reduced cost
+        (rather than running out of time).
+    """
+
+    columns: list[Column]
+    added: int
+    rounds: int
+    bound: float | None
+    settled: bool
+
+
+def price_columns(
+    problem: Problem,
+    generator: ColumnGenerator,
+    columns: Sequence[Column],
+    deadline: float,
+    fine: GranularityOptimizer | None = None,
+) -> Priced:
+    """LP, price, add negative-reduced-cost columns; repeat until none
+    is found or ``deadline`` (a ``time.perf_counter()`` instant).
+
+    ``fine`` re-chooses the granularity of each priced column among
+    fine tile sizes (:func:`~mlsched.solver.columns.refine`), which only
+    lowers its latency and so its reduced cost.
+    """
+    pricer = Pricer(problem, generator)
+    cols = list(columns)
+    rounds, added, bound, settled = 0, 0, None, False
+    while time.perf_counter() < deadline:
+        lp = solve_relaxation(problem, cols)
+        if lp is None:
+            logger.warning("GLOP found no optimum of the master's LP")
+            break
+        rounds, bound = rounds + 1, lp.value
+        new = pricer.price(cols, lp, deadline)
+        if not new:
+            settled = time.perf_counter() < deadline
+            break
+        if fine is not None:
+            new = refine(new, fine, deadline)
+        cols += new
+        added += len(new)
+        # The last LP no longer bounds the grown column set.
+        bound = None
+    logger.info(
+        "pricing: %d columns added in %d LP rounds, LP value %s over the "
+        "columns%s",
+        added,
+        rounds,
+        "none" if bound is None else f"{bound:.1f}",
+        " (no negative reduced cost left in the priced space)"
+        if settled
+        else " (stopped by the time budget)",
+    )
+    return Priced(cols, added, rounds, bound, settled)
