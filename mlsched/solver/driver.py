@@ -20,7 +20,7 @@ from mlsched.heuristics.start import Start, improving, list_start
 from mlsched.model import Problem, Solution, evaluate
 from mlsched.model.bounds import meets
 from mlsched.model.result import Result, SolveStatus
-from mlsched.model.schedule import Step, from_solution
+from mlsched.model.schedule import Step, from_solution, to_solution
 from mlsched.solver.columns import (
     Column,
     ColumnGenerator,
@@ -200,6 +200,14 @@ class _Driver:
             return []
         return schedule_columns(self.problem, steps)
 
+    def _offer(self, steps: list[Step]) -> None:
+        """Take a schedule of the columns as incumbent if it is better."""
+        solution = to_solution(self.problem, steps)
+        ev = evaluate(self.problem, solution, self.rules)
+        if ev.valid and ev.total_latency < self.best.objective * (1 - 1e-12):
+            self.best = _Incumbent(steps, solution, ev.total_latency, "cpsat")
+            self._report()
+
     def _report(self, bound: float | None = None) -> None:
         if self.on_improvement is not None:
             self.on_improvement(self.best.solution, self.best.objective, bound)
@@ -254,9 +262,10 @@ class _Driver:
             refine_deadline = time.perf_counter() + REFINE_SHARE * self.left()
             columns = refine(columns, fine, refine_deadline)
             price_deadline = time.perf_counter() + PRICING_SHARE * self.left()
-            columns = price_columns(
-                p, generator, columns, price_deadline, fine
-            ).columns
+            priced = price_columns(p, generator, columns, price_deadline, fine)
+            columns = priced.columns
+            if priced.schedule is not None:
+                self._offer(list(priced.schedule))
             if self.left() <= MIN_SEARCH:
                 return self._result(
                     "no time left for CP-SAT after column enumeration",

@@ -31,7 +31,9 @@ from ortools.linear_solver import pywraplp
 
 from mlsched.heuristics import GranularityOptimizer
 from mlsched.model import Problem
+from mlsched.model.schedule import Step
 from mlsched.solver.columns import Column, ColumnGenerator, refine
+from mlsched.solver.order import Orderer
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,11 @@ MAX_RETAINED = 3
 TOLERANCE = 1e-7
 # Columns added per pricing round at most, cheapest reduced cost first.
 MAX_NEW = 200
+# Columns priced at most this share of their latency above zero are
+# re-costed among fine tile sizes.
+MARGIN = 0.05
+# How far from 0 or 1 an LP value may be and still count as integral.
+INTEGRAL = 1e-6
 # Grown regions, least reduced cost first, that seed retention pairs.
 PAIR_REGIONS = 60
 # Columns near the LP's basis whose regions seed retention pairs.
@@ -179,6 +186,10 @@ class Pricer:
         Regions kept per seed and size.
     max_retained
         Most tensors retained across one boundary.
+    fine
+        When given, columns whose reduced cost is below :data:`MARGIN`
+        of their latency are re-costed among fine tile sizes before
+        pricing (:func:`~mlsched.solver.columns.refine`).
     """
 
     def __init__(
@@ -188,14 +199,18 @@ class Pricer:
         max_ops: int = MAX_REGION_OPS,
         beam: int = BEAM,
         max_retained: int = MAX_RETAINED,
+        fine: GranularityOptimizer | None = None,
     ) -> None:
         self.problem = problem
         self.generator = generator
         self.max_ops = max_ops
         self.beam = beam
         self.max_retained = max_retained
+        self.fine = fine
+        self.margin = MARGIN if fine is not None else 0.0
         # Reduced cost of every region reached by the last growth.
         self._seen: dict[frozenset[int], float] = {}
+        self._latency_of: dict[frozenset[int], float | None] = {}
 
     def price(
         self,
@@ -223,11 +238,20 @@ class Pricer:
         # pair the least reduced-cost ones and those of the LP solution.
         cheap = sorted(grown, key=lambda r: self._seen[frozenset(r)])
         regions = list(dict.fromkeys([*cheap[:PAIR_REGIONS], *active]))
-        for col in self._plain(grown) + self._pairs(regions, deadline):
-            key = (col.ops, col.retain_in, col.retain_out)
+        near = [
+            col
+            for col in self.plain(grown) + self._pairs(regions, deadline)
+            if (col.ops, col.retain_in, col.retain_out) not in known
+            and lp.duals.reduced_cost(col) < self.margin * col.latency
+        ]
+        if self.fine is not None:
+            # Fine tile sizes only lower a latency: a column close to
+            # pricing out may cross zero, a negative one stays negative.
+            near = refine(near, self.fine, deadline)
+        for col in near:
             rc = lp.duals.reduced_cost(col)
-            if key not in known and rc < -TOLERANCE * max(col.latency, 1.0):
-                found[key] = (rc, col)
+            if rc < -TOLERANCE * max(col.latency, 1.0):
+                found[(col.ops, col.retain_in, col.retain_out)] = (rc, col)
         ranked = sorted(found.values(), key=lambda item: item[0])
         return [col for _, col in ranked[:MAX_NEW]]
 
@@ -236,8 +260,10 @@ class Pricer:
     ) -> list[tuple[int, ...]]:
         """Regions grown from every op by reduced cost without retention.
 
-        Every closed, convex region reached is kept as a candidate; the
-        beam keeps the ones of least reduced cost as stepping stones.
+        Every closed region reached is a candidate; the beam keeps the
+        convex ones of least reduced cost, closed or not (a tensor with
+        two readers is closed in only once both are in), as stepping
+        stones.
         """
         gen = self.generator
         seeds = sorted(inside, key=lambda o: -duals.cover[o])
@@ -254,35 +280,30 @@ class Pricer:
                         cand = region | {n}
                         if n in region or n not in inside or cand in reached:
                             continue
-                        rc = self._region_cost(cand, duals, out)
-                        if rc is not None:
-                            reached[cand] = rc
+                        latency = self._latency(cand)
+                        if latency is None:
+                            continue
+                        reached[cand] = latency - duals.region(cand)
+                        if gen.deps.is_closed(cand):
+                            out[cand] = reached[cand]
                 layer = sorted(reached, key=reached.__getitem__)[: self.beam]
                 if not layer:
                     break
         return [gen.deps.in_order(r) for r in out]
 
-    def _region_cost(
-        self,
-        region: frozenset[int],
-        duals: Duals,
-        seen: dict[frozenset[int], float],
-    ) -> float | None:
-        """The reduced cost of a region without retention, or None if it
-        is no valid subgraph; remembered in ``seen``."""
-        if region in seen:
-            return seen[region]
-        deps = self.generator.deps
-        if not deps.is_closed(region) or not deps.is_convex(region):
-            return None
-        choice = self.generator.cost(region)
-        if choice is None:
-            return None
-        seen[region] = choice.latency - duals.region(region)
-        return seen[region]
+    def _latency(self, region: frozenset[int]) -> float | None:
+        """A convex region's latency without retention, or None if it is
+        not convex or no granularity fits; remembered across rounds."""
+        if region not in self._latency_of:
+            convex = self.generator.deps.is_convex(region)
+            choice = self.generator.cost(region) if convex else None
+            self._latency_of[region] = (
+                None if choice is None else choice.latency
+            )
+        return self._latency_of[region]
 
-    def _plain(self, regions: Sequence[tuple[int, ...]]) -> list[Column]:
-        """The regions as columns without retention."""
+    def plain(self, regions: Sequence[tuple[int, ...]]) -> list[Column]:
+        """The valid regions as columns without retention."""
         none: frozenset[int] = frozenset()
         return [
             col
@@ -378,6 +399,9 @@ class Priced:
     settled
         Whether the last pricing round found no negative reduced cost
         (rather than running out of time).
+    schedule
+        The last LP solution as a schedule, when it is integral and its
+        columns can be ordered (it is then optimal over ``columns``).
     """
 
     columns: list[Column]
@@ -385,6 +409,20 @@ class Priced:
     rounds: int
     bound: float | None
     settled: bool
+    schedule: tuple[Step, ...] | None = None
+
+
+def integral_schedule(
+    problem: Problem, columns: Sequence[Column], lp: Relaxation
+) -> tuple[Step, ...] | None:
+    """The LP solution as a schedule, if it is integral and orderable."""
+    if any(min(v, abs(1.0 - v)) > INTEGRAL for v in lp.values):
+        return None
+    chosen = [c for c, v in enumerate(lp.values) if v > 0.5]
+    order = Orderer(problem, columns).order(chosen).order
+    if order is None:
+        return None
+    return tuple(columns[c].step() for c in order)
 
 
 def price_columns(
@@ -401,9 +439,10 @@ def price_columns(
     fine tile sizes (:func:`~mlsched.solver.columns.refine`), which only
     lowers its latency and so its reduced cost.
     """
-    pricer = Pricer(problem, generator)
+    pricer = Pricer(problem, generator, fine=fine)
     cols = list(columns)
     rounds, added, bound, settled = 0, 0, None, False
+    schedule = None
     while time.perf_counter() < deadline:
         lp = solve_relaxation(problem, cols)
         if lp is None:
@@ -413,9 +452,8 @@ def price_columns(
         new = pricer.price(cols, lp, deadline)
         if not new:
             settled = time.perf_counter() < deadline
+            schedule = integral_schedule(problem, cols, lp)
             break
-        if fine is not None:
-            new = refine(new, fine, deadline)
         cols += new
         added += len(new)
         # The last LP no longer bounds the grown column set.
@@ -430,4 +468,4 @@ def price_columns(
         if settled
         else " (stopped by the time budget)",
     )
-    return Priced(cols, added, rounds, bound, settled)
+    return Priced(cols, added, rounds, bound, settled, schedule)

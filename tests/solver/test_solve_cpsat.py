@@ -244,25 +244,22 @@ def test_unknown_sat_parameter() -> None:
         solve("example5", method="cpsat", time_limit=2, num_wrokers=1)
 
 
-def test_sat_parameters_are_applied() -> None:
-    """Tests that extra CP-SAT parameters reach the solver: with every
-    variable fixed to the hint CP-SAT keeps the heuristic's subgraphs,
-    while a free search on the same instance changes them."""
-    free = solve("mlsys-2026-8", method="cpsat", time_limit=3)
-    fixed = solve(
-        "mlsys-2026-8",
-        method="cpsat",
-        time_limit=3,
-        fix_variables_to_their_hinted_value=True,
+def test_sat_parameters_are_applied(capfd: pytest.CaptureFixture[str]) -> None:
+    """Tests that extra CP-SAT parameters reach the solver: CP-SAT's
+    search log appears when asked for by parameter name, and not
+    otherwise.
+
+    (Fixing every variable to the hint no longer shows it: the hint may
+    already be the LP's integral optimum, which a free search keeps.)
+    """
+    solve("mlsys-2026-8", method="cpsat", time_limit=2)
+    quiet = capfd.readouterr()
+    solve(
+        "mlsys-2026-8", method="cpsat", time_limit=2, log_search_progress=True
     )
-    heuristic = solve("mlsys-2026-8", method="heuristic")
-    assert free.solution is not None and fixed.solution is not None
-    assert heuristic.solution is not None
-    ops = heuristic.solution.subgraphs
-    assert free.solution.subgraphs != ops, "precondition: CP-SAT improves"
-    assert fixed.solution.subgraphs == ops
-    assert fixed.status is SolveStatus.COLUMN_OPTIMAL
-    assert fixed.objective <= heuristic.objective * (1 + 1e-12)
+    logged = capfd.readouterr()
+    assert "CpSolverResponse" not in quiet.out + quiet.err
+    assert "CpSolverResponse" in logged.out + logged.err
 
 
 def test_unknown_sat_parameter_rejected_without_time() -> None:
