@@ -4,7 +4,10 @@ brute-force schedule enumeration, for the solver tests."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cache
+from types import MappingProxyType
+from typing import NamedTuple
 
 from generators import random_problem
 from ortools.sat.python import cp_model
@@ -111,6 +114,33 @@ def schedules(
             order.pop()
 
     yield from extend(frozenset(), frozenset(), [])
+
+
+class Enumerated(NamedTuple):
+    """The refined heuristic columns of a problem and, by brute force,
+    every valid schedule built from them."""
+
+    columns: tuple[Column, ...]
+    #: Column indices in run order -> the evaluator's total latency, for
+    #: each sequence of :func:`schedules` that ``evaluate`` accepts.
+    valid: Mapping[tuple[int, ...], float]
+
+
+@cache
+def enumerated(problem: Problem, rules: str) -> Enumerated:
+    """:class:`Enumerated` for ``problem`` under ``rules``.
+
+    Computed once per session: the exhaustive tests of the positional
+    model and of the order-free master enumerate the same schedules.
+    """
+    _, columns = heuristic_columns(problem, rules, refined=True)
+    valid: dict[tuple[int, ...], float] = {}
+    for order in schedules(problem, columns):
+        steps = [columns[i].step() for i in order]
+        ev = evaluate(problem, to_solution(problem, steps), rules)
+        if ev.valid:
+            valid[order] = float(ev.total_latency)
+    return Enumerated(tuple(columns), MappingProxyType(valid))
 
 
 def tiny_problems() -> list[tuple[str, Problem]]:

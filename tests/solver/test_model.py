@@ -26,16 +26,16 @@ from ortools.sat.python import cp_model
 from solver_setup import (
     SMALL,
     TINY,
+    enumerated,
     exact_latency,
     heuristic_columns,
-    schedules,
     slack,
     solver_with,
 )
 
-from mlsched import Problem, evaluate, load_problem
+from mlsched import Problem, load_problem
 from mlsched.model.result import SolveStatus
-from mlsched.model.schedule import Step, to_solution
+from mlsched.model.schedule import Step
 from mlsched.solver import (
     CPSAT_STATUS,
     ColumnModel,
@@ -157,13 +157,7 @@ def test_model_solutions_are_exactly_the_valid_schedules(
     feasible set equals the valid, consistently chained column schedules
     (neither a valid one excluded nor an invalid one admitted), and that
     the optimum of the model is the cheapest of them."""
-    _, columns = heuristic_columns(problem, rules, refined=True)
-    valid: dict[tuple[int, ...], float] = {}
-    for order in schedules(problem, columns):
-        steps = [columns[i].step() for i in order]
-        ev = evaluate(problem, to_solution(problem, steps), rules)
-        if ev.valid:
-            valid[tuple(order)] = float(ev.total_latency)
+    columns, valid = enumerated(problem, rules)
     assert valid, "the single-op columns always give a valid schedule"
 
     cm = ColumnModel(problem, columns)
