@@ -176,6 +176,7 @@ class Task(NamedTuple):
     num_workers: int | None
     seed: int
     best_published: float | None
+    deterministic: bool = False
 
 
 class Outcome(NamedTuple):
@@ -225,6 +226,7 @@ def _solve_task(task: Task) -> Outcome:
             time_limit=task.time_limit,
             num_workers=task.num_workers,
             seed=task.seed,
+            deterministic=task.deterministic,
         )
     if result.solution is None or naive.solution is None:
         failed = result if result.solution is None else naive
@@ -256,6 +258,7 @@ def _tasks(
     limits: Callable[[Instance], float],
     num_workers: int | None,
     seed: int,
+    deterministic: bool = False,
 ) -> tuple[list[Task], list[Failure]]:
     """A task per loadable instance; a failure per unloadable one."""
     ref = reference()
@@ -278,6 +281,7 @@ def _tasks(
                 num_workers,
                 seed,
                 published.get("best_published"),
+                deterministic,
             )
         )
     return tasks, failures
@@ -311,6 +315,7 @@ def run(
     jobs: int = 1,
     num_workers: int | None = None,
     seed: int = 0,
+    deterministic: bool = False,
     out_dir: str | None = None,
     progress: Callable[[int, int, Row | Failure], None] | None = None,
     executor: Executor | None = None,
@@ -324,6 +329,9 @@ def run(
     executor
         Where the solves run (default: ``jobs`` local processes). Each
         task reserves ``num_workers`` CPUs (default 1).
+    deterministic
+        Solve each instance reproducibly (see :func:`mlsched.solve`): the
+        same latencies on any executor and load, given the seed.
     out_dir
         Where each instance's schedule is written as it arrives, as
         ``<instance>.<method>.<rules>.json``.
@@ -344,6 +352,7 @@ def run(
         time_limits(time_scale, time_limit),
         num_workers,
         seed,
+        deterministic,
     )
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -165,6 +165,10 @@ def _check_search_args(args: argparse.Namespace) -> None:
         )
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be at least 1, not {args.workers}")
+    if getattr(args, "deterministic", False) and (args.workers or 1) > 1:
+        raise InputError(
+            f"--deterministic runs one CP-SAT worker, not {args.workers}"
+        )
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
@@ -195,9 +199,12 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     )
     time_limit = hard_stop = args.time_limit
     if time_limit is not None:
-        # The budget runs from process start, not from here.
+        # The budget runs from process start, not from here; a
+        # deterministic budget must not depend on how long loading took,
+        # so the hard stop below is then its only link to the process.
         began = mlsched._STARTED - STARTUP_SECONDS
-        time_limit = max(0.05, time_limit - (time.perf_counter() - began))
+        if not args.deterministic:
+            time_limit = max(0.05, time_limit - (time.perf_counter() - began))
         hard_stop = began + args.time_limit + OVERRUN_SECONDS
     results: list[Result] = []
     errors: list[BaseException] = []
@@ -214,6 +221,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                 log=args.log,
                 on_improvement=incumbent.improve,
                 initial_solution=initial,
+                deterministic=args.deterministic,
             )
             results.append(result)
         except BaseException as exc:  # reported by the main thread
@@ -327,7 +335,9 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     if args.executor == "ray":
         jobs, workers = 0, args.workers or 1
     else:
-        jobs, workers = bench.plan_workers(args.jobs, args.workers)
+        jobs, workers = bench.plan_workers(
+            args.jobs, 1 if args.deterministic else args.workers
+        )
     try:
         executor = make_executor(args.executor, jobs, args.address)
     except (ExecutorUnavailable, ValueError) as exc:
@@ -355,6 +365,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         time_limit=args.time_limit,
         num_workers=workers,
         seed=args.seed,
+        deterministic=args.deterministic,
         out_dir=args.out,
         progress=None if args.quiet else progress,
         executor=executor,
@@ -364,6 +375,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         if args.executor == "local"
         else f"ray, {workers} worker(s) per task"
     )
+    if args.deterministic:
+        where += ", deterministic"
     print(
         f"method {args.method}, {args.rules} rules, time scale "
         f"{args.time_scale}, {where}, {bench.timestamp()}"
@@ -607,6 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="wall-clock budget in seconds for cpsat (default 10)",
     )
     _add_search(so, "CP-SAT workers (default: number of cores)")
+    _add_deterministic(so)
     so.add_argument(
         "--initial",
         metavar="FILE",
@@ -673,6 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)",
     )
     _add_search(be, "CP-SAT workers per solve (default: cores / jobs)")
+    _add_deterministic(be)
     be.add_argument(
         "--out",
         metavar="DIR",
@@ -763,6 +778,16 @@ def _add_search(parser: argparse.ArgumentParser, workers_help: str) -> None:
         "--workers", type=int, default=None, metavar="N", help=workers_help
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def _add_deterministic(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="reproducible: budgets counted in work, not seconds (one "
+        "CP-SAT worker), so the same seed and time limit give the same "
+        "schedule whatever the load; the time limit still stops the run",
+    )
 
 
 def _add_quiet(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from mlsched import clock
 from mlsched.heuristics import (
     GranularityOptimizer,
     Infeasible,
@@ -45,6 +46,7 @@ def solve(
     log: bool = False,
     on_improvement: ImprovementCallback | None = None,
     initial_solution: Source | Solution | None = None,
+    deterministic: bool = False,
     **sat_params: Any,
 ) -> Result:
     """Find a schedule.
@@ -76,6 +78,13 @@ def solve(
         valid under ``rules``. The result is never worse than it; with
         ``"cpsat"`` it is the first incumbent if better than the list
         schedule, and its subgraphs become columns of the model.
+    deterministic
+        Reproducible: every budget inside the solve is measured in
+        counted work (CP-SAT: deterministic time, one worker) instead of
+        seconds, so the same problem, seed and ``time_limit`` give the
+        same schedule on any machine load. The wall clock still stops
+        the solve at ``time_limit``; if it has to, the result may differ
+        between runs (a warning is logged and the message says so).
     **sat_params
         Extra CP-SAT parameters, by name.
 
@@ -139,12 +148,16 @@ def solve(
             on_improvement=on_improvement,
             start=start,
             initial_solution=initial,
+            deterministic=deterministic,
             **sat_params,
         )
     deadline = None if time_limit is None else start + time_limit
-    result = _solve_list(
-        p, method, rules, start, on_improvement, optimizer, deadline
-    )
+    with clock.virtual_if(
+        deterministic and deadline is not None, start, deadline or start
+    ):
+        result = _solve_list(
+            p, method, rules, start, on_improvement, optimizer, deadline
+        )
     if initial is None:
         return result
     return _keep_better(p, result, initial, on_improvement)

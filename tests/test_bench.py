@@ -182,6 +182,10 @@ def test_infeasible_instance_is_an_error_row(tmp_path: Path) -> None:
         (["nowhere.json"], "no such file"),
         (["--time-scale", "0"], "--time-scale must be positive"),
         (["--jobs", "0"], "--jobs must be at least 1"),
+        (
+            ["--deterministic", "--workers", "2"],
+            "--deterministic runs one CP-SAT worker, not 2",
+        ),
     ],
 )
 def test_benchmark_bad_arguments(

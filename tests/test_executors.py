@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from test_bench import write_graphs
 
+import mlsched
 from mlsched import bench, cli
 from mlsched.executors import LocalExecutor, RayExecutor
 
@@ -90,13 +91,16 @@ def test_ray_matches_local(
 ) -> None:
     """Tests that Ray tasks give the local executor's latencies.
 
-    CP-SAT runs seeded on one worker per task and settles these 4-op
-    problems well within the limit, so both runs must agree exactly,
-    the malformed file being an error row in both.
+    With ``--deterministic`` every budget is counted work, so both runs
+    agree exactly even on a generated MoE graph whose 2 s budget cuts
+    the search short (the malformed file being an error row in both).
     """
     folder = tmp_path / "graphs"
-    names = write_graphs(folder, 4)
-    common = [str(folder), "--time-limit", "5", "--workers", "1", "-q"]
+    names = write_graphs(folder, 2)
+    moe = mlsched.generate("moe", seed=1, jitter=0.3)
+    (folder / "moe.json").write_text(json.dumps(moe.model_dump(mode="json")))
+    names.append("moe")
+    common = [str(folder), "--time-limit", "2", "--deterministic", "-q"]
     local = tmp_path / "local"
     remote = tmp_path / "ray"
     assert cli.main(["benchmark", *common, "--out", str(local)]) == 1
@@ -110,10 +114,6 @@ def test_ray_matches_local(
     want = json.loads((local / "results.json").read_text())
     got = json.loads((remote / "results.json").read_text())
     assert [r["instance"] for r in got] == ["broken", *names]
-    settled = {"optimal", "column_optimal"}
-    assert {r["status"] for r in want[1:] + got[1:]} <= settled, (
-        "the premise failed: a solve did not settle within its limit"
-    )
     assert [r["latency"] for r in got] == [r["latency"] for r in want]
     assert got[0]["error"] == want[0]["error"]
     for name in names:

@@ -264,6 +264,7 @@ def test_cli_infeasible_exits_1(tmp_path: Path) -> None:
         ["--time-limit", "soon"],  # not a float at all
         ["--workers", "0"],  # no workers
         ["--workers", "two"],  # not an int
+        ["--deterministic", "--workers", "2"],  # reproducible needs one
         ["-o", "{tmp}/missing/sol.json"],  # output directory missing
         ["--bogus"],  # unknown option
         ["-o", "{tmp}"],  # -o is a directory

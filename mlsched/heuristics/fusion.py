@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from mlsched import clock
 from mlsched.heuristics.dependency import DependencyAnalyzer
 from mlsched.heuristics.granularity import Choice
 
@@ -60,8 +60,9 @@ Scorer = Callable[[int, int, dict[int, Group], Sequence[int]], Scored]
 
 
 def deadline_passed(deadline: float | None) -> bool:
-    """Whether the ``time.perf_counter()`` instant ``deadline`` is past."""
-    return deadline is not None and time.perf_counter() >= deadline
+    """Whether the :func:`mlsched.clock.now` instant ``deadline`` is
+    past (a virtual clock counts the check as a step of work)."""
+    return deadline is not None and clock.now() >= deadline
 
 
 class Fusion:

@@ -25,10 +25,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 
+from mlsched import clock
 from mlsched.heuristics.dependency import DependencyAnalyzer
 from mlsched.heuristics.fusion import (
     Candidate,
@@ -59,7 +59,7 @@ def _early(deadline: float | None, share: float) -> float | None:
     for what must follow the stage that receives it."""
     if deadline is None:
         return None
-    now = time.perf_counter()
+    now = clock.now()
     return now + share * max(0.0, deadline - now)
 
 
@@ -107,7 +107,7 @@ def polish(
     schedule is fixed, tiles that just fit (multiples of 8) often cut a
     subgraph's latency further. Both a search around the chosen size and
     a full fine search are tried; a step keeps its granularity unless one
-    of them is cheaper. Past ``deadline`` (a ``time.perf_counter()``
+    of them is cheaper. Past ``deadline`` (a :func:`mlsched.clock.now`
     instant) the remaining steps keep their granularity.
     """
     out = []
@@ -195,7 +195,7 @@ class ListScheduler:
         Parameters
         ----------
         deadline
-            A ``time.perf_counter()`` instant. Stages still running then
+            A :func:`mlsched.clock.now` instant. Stages still running then
             are cut short (fusion stops merging, polishing stops, later
             strategies are skipped) and the best schedule so far is
             returned; ordering and retention, linear in the schedule,
@@ -215,7 +215,7 @@ class ListScheduler:
         for relative, retain_aware in STRATEGIES:
             # A strategy cut short rarely beats a finished one: start
             # another only when it can take as long as the last did.
-            began = time.perf_counter()
+            began = clock.now()
             if deadline_passed(deadline) or (
                 deadline is not None and began + took > deadline
             ):
@@ -227,7 +227,7 @@ class ListScheduler:
             cost = self.cost(steps)
             if cost < best_cost:
                 best, best_cost = steps, cost
-            took = time.perf_counter() - began
+            took = clock.now() - began
         return best
 
     def polish(
@@ -265,7 +265,7 @@ class ListScheduler:
             Skip a merge of two groups when running them back to back
             with the tensor between them retained is cheaper.
         deadline
-            A ``time.perf_counter()`` instant: stop merging then and
+            A :func:`mlsched.clock.now` instant: stop merging then and
             return the groups so far (a valid partition).
         """
         singles = []

@@ -63,7 +63,7 @@ def list_start(
     rules
         ``"strict"`` or ``"contest"``.
     deadline
-        ``time.perf_counter()`` instant the schedule is wanted by (the
+        :func:`mlsched.clock.now` instant the schedule is wanted by (the
         list scheduler cuts its search short to meet it, keeping
         :data:`FINISH_PER_OP` per op for the exact costing).
     optimizer

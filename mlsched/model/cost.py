@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from mlsched import clock
 from mlsched.model.problem import Problem
 from mlsched.model.subgraph import Grain, Kind, SubgraphView
 
@@ -389,6 +390,7 @@ def view_cost(
     """
     if traversal not in TRAVERSALS:
         raise ValueError(f"unknown traversal {traversal!r}")
+    clock.count(len(view.ops))
     p = view.problem
     w, h, k = grain.w, grain.h, grain.k
     width, height = view.grid_shape

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 
+from mlsched import clock
 from mlsched.model.problem import Problem
 
 # Old import names; the home of these is mlsched.model.types.
@@ -108,6 +109,9 @@ class SubgraphView:
         retain_out: Iterable[int] = (),
         retain_in: Iterable[int] = (),
     ) -> None:
+        # A view is built to be searched or costed: its work, on a
+        # deterministic clock.
+        clock.count(clock.VIEW_UNITS)
         self.problem = problem
         self.ops = tuple(ops)
         self.retain_out = frozenset(retain_out)
@@ -401,6 +405,7 @@ class SubgraphView:
 
     def working_set(self, grain: Grain) -> int:
         """Peak fast-memory use at k-step 0 (SPEC §6)."""
+        clock.count(clock.WORKING_SET_UNITS)
         w, h, k = grain.w, grain.h, grain.k
         fixed, planes, lhs, rhs, hl, hr, mid, a_lhs, a_rhs = self._ws_terms
         ws = fixed + planes * h * w

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from mlsched import clock
 from mlsched.heuristics import (
     Choice,
     DependencyAnalyzer,
@@ -128,7 +128,7 @@ class ColumnGenerator:
 
         ``within`` keeps every region inside that op set (a window of a
         large-neighbourhood round); ``deadline`` is a
-        ``time.perf_counter()`` instant.
+        :func:`mlsched.clock.now` instant.
         """
         p = self.problem
         inside = frozenset(range(p.num_ops)) if within is None else within
@@ -148,7 +148,7 @@ class ColumnGenerator:
                 found[frozenset(group)] = math.inf
         order = sorted(inside, key=lambda o: -self.deps.depth[o])
         for seed in order:
-            if time.perf_counter() > deadline:
+            if clock.now() > deadline:
                 logger.info("region growth stopped by the time budget")
                 self.truncated = True
                 break
@@ -156,11 +156,11 @@ class ColumnGenerator:
                 continue
             layer = [frozenset([seed])]
             for _ in range(self.max_ops - 1):
-                if time.perf_counter() > deadline:
+                if clock.now() > deadline:
                     break
                 grown: dict[frozenset[int], float] = {}
                 for region in layer:
-                    if time.perf_counter() > deadline:
+                    if clock.now() > deadline:
                         break
                     for n in set().union(
                         *(self._neighbours[o] for o in region)
@@ -248,11 +248,11 @@ class ColumnGenerator:
                 p_of.setdefault(ops, []).append(t)
         sizes = p.sizes
         for ops in regions:
-            if time.perf_counter() > deadline or len(out) >= self.max_columns:
+            if clock.now() > deadline or len(out) >= self.max_columns:
                 logger.info(
                     "context enumeration stopped at %d columns", len(out)
                 )
-                self.truncated |= time.perf_counter() > deadline
+                self.truncated |= clock.now() > deadline
                 break
             # The smallest tensors are the likeliest to fit beside the
             # working set; a few per side keep the model small.
@@ -291,8 +291,8 @@ def refine(
     """Columns with their granularity re-chosen among fine tile sizes.
 
     Refines around each column's power-of-two choice, cheapest columns
-    per op first, until ``deadline`` (``time.perf_counter()``); columns not
-    reached keep their choice.
+    per op first, until ``deadline`` (a :func:`mlsched.clock.now`
+    instant); columns not reached keep their choice.
     """
     order = sorted(
         range(len(columns)),
@@ -300,7 +300,7 @@ def refine(
     )
     out = list(columns)
     for n, i in enumerate(order):
-        if time.perf_counter() > deadline:
+        if clock.now() > deadline:
             logger.info("refined %d of %d columns", n, len(columns))
             break
         col = columns[i]

@@ -4,17 +4,20 @@ The driver owns the clock and the incumbent. Each round enumerates
 columns (regions in retention contexts) for a share of the time left,
 refines their granularities for another share, and searches the master
 model over them for the rest; a round that settles a truncated column
-set leaves time for another. Every deadline is an absolute
-``time.perf_counter()`` instant.
+set leaves time for another. Every deadline is an instant of
+:func:`mlsched.clock.now`: the wall clock, or in a deterministic solve a
+virtual clock that counts work, so that the same problem, seed and time
+limit give the same schedule whatever the load.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from mlsched import clock
 from mlsched.heuristics import GranularityOptimizer, Infeasible
 from mlsched.heuristics.start import Start, improving, list_start
 from mlsched.model import Problem, Solution, evaluate
@@ -95,6 +98,7 @@ def solve_cpsat(
     on_improvement: Improvement | None = None,
     start: float | None = None,
     initial_solution: Solution | None = None,
+    deterministic: bool = False,
     **sat_params: Any,
 ) -> Result:
     """List scheduler, then CP-SAT over enumerated columns, anytime.
@@ -104,29 +108,38 @@ def solve_cpsat(
     now); the result is returned by ``start + time_limit``.
     ``initial_solution``, when valid and better than the list schedule,
     is the first incumbent, and its subgraphs are columns.
+    ``deterministic`` reads every deadline on a
+    :class:`~mlsched.clock.VirtualClock` (one CP-SAT worker) with the
+    wall clock as a hard stop at the same limit.
     """
     start = time.perf_counter() if start is None else start
+    if deterministic and num_workers not in (None, 1):
+        raise ValueError(
+            f"a deterministic solve runs one CP-SAT worker, not {num_workers}"
+        )
     settings = SatSettings(num_workers, seed, log, dict(sat_params))
     settings.check()
     if on_improvement is not None:
         on_improvement = improving(on_improvement)
-    driver = _Driver(
-        problem,
-        rules,
-        start,
-        start + time_limit - FINISH_MARGIN,
-        settings,
-        on_improvement,
-    )
-    try:
-        begin = list_start(
-            problem, rules, driver.deadline, on_schedule=on_improvement
+    deadline = start + time_limit - FINISH_MARGIN
+    driver = _Driver(problem, rules, start, deadline, settings, on_improvement)
+    with clock.virtual_if(deterministic, start, deadline) as virtual:
+        try:
+            begin = list_start(
+                problem, rules, driver.deadline, on_schedule=on_improvement
+            )
+        except Infeasible as exc:
+            return Result.infeasible(
+                "cpsat", rules, time.perf_counter() - start, str(exc)
+            )
+        result = driver.run(begin, initial_solution)
+    if virtual is not None and virtual.lost:
+        return replace(
+            result,
+            message=f"{result.message} (the time limit cut this "
+            "deterministic run short: it may not be reproducible)",
         )
-    except Infeasible as exc:
-        return Result.infeasible(
-            "cpsat", rules, time.perf_counter() - start, str(exc)
-        )
-    return driver.run(begin, initial_solution)
+    return result
 
 
 class _Driver:
@@ -151,7 +164,7 @@ class _Driver:
 
     def left(self) -> float:
         """Seconds left before the deadline."""
-        return self.deadline - time.perf_counter()
+        return self.deadline - clock.now()
 
     def run(self, begin: Start, initial: Solution | None) -> Result:
         """The whole search from the list scheduler's start."""
@@ -247,9 +260,7 @@ class _Driver:
             # enumerates further (cached searches make the repeat cheap).
             self.rounds += 1
             generator.truncated = False
-            enum_deadline = (
-                time.perf_counter() + ENUMERATION_SHARE * self.left()
-            )
+            enum_deadline = clock.now() + ENUMERATION_SHARE * self.left()
             regions = generator.regions(seeds, enum_deadline)
             best_cols = (
                 schedule_columns(p, self.best.steps)
@@ -259,7 +270,7 @@ class _Driver:
             columns = generator.columns(
                 regions, required + best_cols, enum_deadline
             )
-            refine_deadline = time.perf_counter() + REFINE_SHARE * self.left()
+            refine_deadline = clock.now() + REFINE_SHARE * self.left()
             columns = refine(columns, fine, refine_deadline)
             price_deadline = time.perf_counter() + PRICING_SHARE * self.left()
             priced = price_columns(p, generator, columns, price_deadline, fine)
@@ -305,7 +316,7 @@ class _Driver:
         while self.left() > MIN_WINDOW and self.best.steps is not None:
             steps = self.best.steps
             window = window_at(steps, position, target)
-            deadline = time.perf_counter() + min(self.left(), WINDOW_SECONDS)
+            deadline = clock.now() + min(self.left(), WINDOW_SECONDS)
             out = search.solve(
                 steps,
                 window,

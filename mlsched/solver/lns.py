@@ -13,10 +13,10 @@ columns for it.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mlsched import clock
 from mlsched.heuristics import GranularityOptimizer
 from mlsched.model import Problem
 from mlsched.model.result import SolveStatus
@@ -114,11 +114,11 @@ class WindowSearch:
     ) -> ModelOutcome:
         """Search the window for whole schedules below ``objective``.
 
-        ``deadline`` is a ``time.perf_counter()`` instant.
+        ``deadline`` is a :func:`mlsched.clock.now` instant.
         """
         part = steps[window.start : window.stop]
         ops = frozenset(o for s in part for o in s.ops)
-        now = time.perf_counter()
+        now = clock.now()
         enum_deadline = now + WINDOW_ENUMERATION * (deadline - now)
         regions = self.generator.regions(
             [s.ops for s in part], enum_deadline, within=ops
@@ -126,7 +126,7 @@ class WindowSearch:
         columns = self.generator.columns(
             regions, schedule_columns(self.problem, part), enum_deadline
         )
-        now = time.perf_counter()
+        now = clock.now()
         columns = refine(
             columns, self.fine, now + WINDOW_REFINE * (deadline - now)
         )
@@ -146,7 +146,7 @@ class WindowSearch:
                 master,
                 self.rules,
                 objective if best is None else best.objective,
-                deadline - time.perf_counter(),
+                deadline - clock.now(),
                 self.settings,
                 on_improvement,
                 complete=lambda inner: [*head, *inner, *tail],

@@ -11,6 +11,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
+from mlsched import clock
 from mlsched.model import Solution, evaluate
 from mlsched.model.result import SolveStatus
 from mlsched.model.schedule import Step, to_solution
@@ -45,9 +46,20 @@ class SatSettings:
     params: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, params: Any, seconds: float) -> None:
-        """Fill CP-SAT parameters; unknown names raise ValueError."""
-        params.max_time_in_seconds = max(0.01, seconds)
+        """Fill CP-SAT parameters for a search of ``seconds`` on the
+        current clock; unknown names raise ValueError.
+
+        On a virtual clock (:mod:`mlsched.clock`) the search is bounded
+        by deterministic time and runs one worker, so that it does the
+        same work whatever the load; the wall limit is then the hard
+        stop only.
+        """
+        wall, deterministic = clock.current().sat_limits(seconds)
+        params.max_time_in_seconds = wall
         params.num_workers = self.num_workers or os.cpu_count() or 1
+        if deterministic is not None:
+            params.max_deterministic_time = deterministic
+            params.num_workers = 1
         params.random_seed = self.seed
         params.log_search_progress = self.log
         # CP-SAT's own SIGINT handler crashes when the search runs in a
@@ -173,6 +185,7 @@ def solve_model(
     settings.apply(solver.parameters, seconds)
     callback = Incumbent(cm, rules, objective, on_improvement, complete)
     status = to_status(solver.solve(cm.model, callback))
+    clock.current().charge(solver.deterministic_time)
     if status is SolveStatus.MODEL_INVALID:
         logger.error("CP-SAT model invalid: %s", cm.model.validate())
     bound = final = None
