@@ -24,24 +24,26 @@ from contextvars import ContextVar
 
 logger = logging.getLogger(__name__)
 
-# The rates below were fitted on the loaded 2-core development machine
-# (wall time against the counts, over benchmarks and generated graphs of
-# 30-110 ops; the fit is good to a factor of 1.5) and then doubled, so
-# that a deterministic solve reaches its virtual deadline after about
-# half of its budget in real time and rarely meets the hard stop.
+# The rates below were fitted on the 2-core development machine under
+# the load of a few concurrent sessions (wall time against the counts,
+# over benchmarks and generated graphs of 30-110 ops; the fit is good to
+# a factor of 1.5) and then multiplied by 4: a deterministic solve
+# reaches its virtual deadline after about a quarter of its budget in
+# real time on that machine, and still before the hard stop with five
+# processes sharing its two cores.
 #: Virtual seconds per counted step (one deadline check).
-STEP_SECONDS = 4e-5
+STEP_SECONDS = 8e-5
 #: Virtual seconds per costing unit: an op costed at one granularity
 #: (``view_cost``).
-COST_SECONDS = 8.8e-6
+COST_SECONDS = 1.76e-5
 #: Costing units of a working-set check and of building a subgraph view
 #: (which is built to be searched).
 WORKING_SET_UNITS = 3.0
 VIEW_UNITS = 150.0
 #: CP-SAT deterministic time per virtual second, and the virtual seconds
 #: charged per search for building and loading its model.
-SAT_RATE = 0.5
-SAT_SEARCH_SECONDS = 0.05
+SAT_RATE = 0.25
+SAT_SEARCH_SECONDS = 0.1
 #: Virtual time reported once the hard stop has passed: later than any
 #: deadline, but finite, so that shares of the time left stay negative.
 _PAST = 1e12
