@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from cli_runner import run_cli, run_main
+from solved import listed
 
 import mlsched
 from mlsched import bench, cli
@@ -28,7 +29,7 @@ def png_size(path: Path) -> tuple[int, int]:
 @pytest.fixture
 def schedule(tmp_path: Path) -> Path:
     """A heuristic schedule of contest benchmark 3 (four ops)."""
-    result = mlsched.solve("mlsys-2026-3", method="heuristic")
+    result = listed("mlsys-2026-3", "heuristic")
     assert result.solution is not None
     path = tmp_path / "schedule.json"
     path.write_text(result.solution.to_json())
@@ -208,7 +209,7 @@ def test_benchmark_matches_solve(tmp_path: Path) -> None:
     csv_lines = (out / "results.csv").read_text().strip().splitlines()
     assert len(csv_lines) == 1 + len(names)
     for record in records:
-        alone = mlsched.solve(record["instance"], method="heuristic")
+        alone = listed(record["instance"], "heuristic")
         assert record["latency"] == pytest.approx(alone.objective, rel=1e-12)
         path = out / f"{record['instance']}.heuristic.strict.json"
         ev = mlsched.evaluate(record["instance"], path)

@@ -1,9 +1,11 @@
-"""Tests of what the model layer is: no OR-Tools, typed, one home."""
+"""Tests that the package is marked typed and its type names have one home.
+
+(That ``import mlsched.model`` loads no OR-Tools is tested in
+test_bounds.py, test_model_layer_does_not_import_ortools.)
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from importlib import resources
 from pathlib import Path
 
@@ -13,28 +15,6 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from mlsched.model import subgraph, types
-
-
-def test_model_does_not_import_ortools() -> None:
-    """Tests that ``import mlsched.model`` loads no ``ortools`` module.
-
-    The model layer (schemas, evaluator, bounds) must work without
-    OR-Tools and not pay its import time. A fresh interpreter, since
-    this one has loaded the solver for other tests.
-    """
-    code = (
-        "import sys, mlsched.model; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ortools'))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
 
 
 def test_package_is_marked_typed() -> None:

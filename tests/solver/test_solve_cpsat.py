@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from generators import random_infeasible_problem
+from solved import listed
 
 import mlsched
 from mlsched import Solution, evaluate, load_problem
@@ -127,7 +128,7 @@ def test_never_worse_than_warm_start(name: str, rules: str) -> None:
     assert (result.status is SolveStatus.OPTIMAL) == result.proven_optimal
     assert result.heuristic_objective is not None
     assert latency <= result.heuristic_objective * (1 + 1e-12)
-    heuristic = solve(name, method="heuristic", rules=rules)
+    heuristic = listed(name, "heuristic", rules)
     assert math.isclose(
         result.heuristic_objective, heuristic.objective, rel_tol=1e-9
     )
