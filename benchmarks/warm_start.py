@@ -28,12 +28,18 @@ def main() -> int:
     parser.add_argument("--rules", default="strict")
     parser.add_argument("--time-scale", type=float, default=0.25)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="solve reproducibly (budgets in counted work): cold and warm "
+        "then differ only by the initial schedule, not by machine load",
+    )
     parser.add_argument("instances", nargs="*")
     args = parser.parse_args()
     ref = reference()
     print(
         f"{args.rules} rules, {args.time_scale} x contest limits, 1 worker, "
-        f"seed {args.seed}"
+        f"seed {args.seed}{', deterministic' if args.deterministic else ''}"
     )
     print(
         f"{'instance':<14} {'limit s':>7} {'naive':>13} {'cold':>13} "
@@ -42,7 +48,12 @@ def main() -> int:
     broken = 0
     for name in args.instances or benchmark_names():
         limit = ref[name]["time_limit_s"] * args.time_scale
-        common = {"rules": args.rules, "num_workers": 1, "seed": args.seed}
+        common = {
+            "rules": args.rules,
+            "num_workers": 1,
+            "seed": args.seed,
+            "deterministic": args.deterministic,
+        }
         naive = solve(name, method="naive", rules=args.rules)
         cold = solve(name, time_limit=limit, **common)
         warm = solve(
