@@ -277,12 +277,17 @@ class _Driver:
             columns = priced.columns
             if priced.schedule is not None:
                 self._offer(list(priced.schedule))
-            if self.left() <= MIN_SEARCH:
+            if meets(self.best.objective, priced.bound):
+                # The LP over these columns already proves the incumbent
+                # optimal over them: no CP-SAT search can improve it.
+                status, bound = SolveStatus.COLUMN_OPTIMAL, priced.bound
+            elif self.left() <= MIN_SEARCH:
                 return self._result(
                     "no time left for CP-SAT after column enumeration",
                     SolveStatus.FEASIBLE,
                 )
-            status, bound = self._search(columns)
+            else:
+                status, bound = self._search(columns)
             if status is SolveStatus.MODEL_INVALID:
                 return self._result("CP-SAT rejected the model", status)
             if not (
