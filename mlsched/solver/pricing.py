@@ -211,6 +211,8 @@ class Pricer:
         # Reduced cost of every region reached by the last growth.
         self._seen: dict[frozenset[int], float] = {}
         self._latency_of: dict[frozenset[int], float | None] = {}
+        # Columns already re-costed among fine tile sizes.
+        self._sharp: set[Key] = set()
 
     def price(
         self,
@@ -254,6 +256,34 @@ class Pricer:
                 found[(col.ops, col.retain_in, col.retain_out)] = (rc, col)
         ranked = sorted(found.values(), key=lambda item: item[0])
         return [col for _, col in ranked[:MAX_NEW]]
+
+    def sharpen(
+        self, columns: Sequence[Column], lp: Relaxation, deadline: float
+    ) -> tuple[list[Column], int]:
+        """The columns, those near zero reduced cost re-costed among fine
+        tile sizes (each once); and how many of them got cheaper.
+
+        A column the LP (nearly) uses lowers the LP value as soon as it
+        gets cheaper, so these are refined first.
+        """
+        out = list(columns)
+        if self.fine is None:
+            return out, 0
+        picks = [
+            i
+            for i, col in enumerate(columns)
+            if (col.ops, col.retain_in, col.retain_out) not in self._sharp
+            and lp.duals.reduced_cost(col) < self.margin * col.latency
+        ]
+        picks.sort(key=lambda i: lp.duals.reduced_cost(columns[i]))
+        refined = refine([columns[i] for i in picks], self.fine, deadline)
+        better = 0
+        for i, col in zip(picks, refined, strict=True):
+            self._sharp.add((col.ops, col.retain_in, col.retain_out))
+            if col is not columns[i]:
+                out[i] = col
+                better += 1
+        return out, better
 
     def grow(
         self, duals: Duals, inside: frozenset[int], deadline: float
@@ -435,13 +465,14 @@ def price_columns(
     """LP, price, add negative-reduced-cost columns; repeat until none
     is found or ``deadline`` (a ``time.perf_counter()`` instant).
 
-    ``fine`` re-chooses the granularity of each priced column among
-    fine tile sizes (:func:`~mlsched.solver.columns.refine`), which only
-    lowers its latency and so its reduced cost.
+    ``fine`` re-chooses among fine tile sizes
+    (:func:`~mlsched.solver.columns.refine`) the granularity of the
+    columns near zero reduced cost, given and priced alike; that only
+    lowers latencies, so the LP value stays a bound over the columns.
     """
     pricer = Pricer(problem, generator, fine=fine)
     cols = list(columns)
-    rounds, added, bound, settled = 0, 0, None, False
+    rounds, added, sharpened, bound, settled = 0, 0, 0, None, False
     schedule = None
     while time.perf_counter() < deadline:
         lp = solve_relaxation(problem, cols)
@@ -449,6 +480,11 @@ def price_columns(
             logger.warning("GLOP found no optimum of the master's LP")
             break
         rounds, bound = rounds + 1, lp.value
+        cols, better = pricer.sharpen(cols, lp, deadline)
+        if better:
+            sharpened += better
+            bound = None
+            continue
         new = pricer.price(cols, lp, deadline)
         if not new:
             settled = time.perf_counter() < deadline
@@ -459,9 +495,10 @@ def price_columns(
         # The last LP no longer bounds the grown column set.
         bound = None
     logger.info(
-        "pricing: %d columns added in %d LP rounds, LP value %s over the "
-        "columns%s",
+        "pricing: %d columns added, %d re-costed cheaper in %d LP rounds, "
+        "LP value %s over the columns%s",
         added,
+        sharpened,
         rounds,
         "none" if bound is None else f"{bound:.1f}",
         " (no negative reduced cost left in the priced space)"

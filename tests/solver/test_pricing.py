@@ -145,3 +145,29 @@ def test_pricing_never_raises_the_lp_value(rules: str) -> None:
     priced = price_columns(problem, generator, columns, math.inf)
     assert priced.settled and priced.bound is not None
     assert priced.bound <= start.value * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("rules", RULES)
+def test_sharpen_only_lowers_latencies(rules: str) -> None:
+    """Tests that re-costing the columns near zero reduced cost among fine
+    tile sizes keeps every column's context, never raises a latency,
+    lowers some on coarse columns, and never raises the LP value."""
+    problem = load_problem("mlsys-2026-5")
+    _, columns = heuristic_columns(problem, rules)
+    generator = ColumnGenerator(problem, GranularityOptimizer(problem, rules))
+    fine = GranularityOptimizer(problem, rules, fine=True)
+    pricer = Pricer(problem, generator, fine=fine)
+    lp = solve_relaxation(problem, columns)
+    assert lp is not None
+    sharp, better = pricer.sharpen(columns, lp, math.inf)
+    keys = [(c.ops, c.retain_in, c.retain_out) for c in columns]
+    assert [(c.ops, c.retain_in, c.retain_out) for c in sharp] == keys
+    assert all(
+        s.latency <= c.latency for s, c in zip(sharp, columns, strict=True)
+    )
+    lowered = sum(
+        s.latency < c.latency for s, c in zip(sharp, columns, strict=True)
+    )
+    assert better == lowered > 0
+    after = solve_relaxation(problem, sharp)
+    assert after is not None and after.value <= lp.value * (1 + 1e-9)
