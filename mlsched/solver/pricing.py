@@ -240,9 +240,11 @@ class Pricer:
         # pair the least reduced-cost ones and those of the LP solution.
         cheap = sorted(grown, key=lambda r: self._seen[frozenset(r)])
         regions = list(dict.fromkeys([*cheap[:PAIR_REGIONS], *active]))
+        candidates = self.plain(grown)
+        candidates += self._pairs(regions, columns, deadline)
         near = [
             col
-            for col in self.plain(grown) + self._pairs(regions, deadline)
+            for col in candidates
             if (col.ops, col.retain_in, col.retain_out) not in known
             and lp.duals.reduced_cost(col) < self.margin * col.latency
         ]
@@ -353,28 +355,36 @@ class Pricer:
         return Column(ops, retain_in, retain_out, choice)
 
     def _pairs(
-        self, regions: Sequence[tuple[int, ...]], deadline: float
+        self,
+        regions: Sequence[tuple[int, ...]],
+        columns: Sequence[Column],
+        deadline: float,
     ) -> list[Column]:
         """Giver and taker columns for the tensors one region can retain
-        into another, up to :attr:`max_retained` at a time."""
+        into another, up to :attr:`max_retained` at a time; a giver keeps
+        the retention into it of any column of its region, a taker the
+        retention out of it (links in a chain of retention)."""
         holding: dict[int, list[tuple[int, ...]]] = {}
         for ops in regions:
             for o in ops:
                 holding.setdefault(o, []).append(ops)
-        out: list[Column] = []
+        none: frozenset[int] = frozenset()
+        ins: dict[tuple[int, ...], set[frozenset[int]]] = {}
+        outs: dict[tuple[int, ...], set[frozenset[int]]] = {}
+        for col in columns:
+            ins.setdefault(col.ops, {none}).add(col.retain_in)
+            outs.setdefault(col.ops, {none}).add(col.retain_out)
+        out: list[Column | None] = []
         for giver in regions:
             for taker, tensors in self._boundaries(giver, holding).items():
                 if time.perf_counter() > deadline:
-                    return out
+                    break
                 for kept in self._retained_sets(tensors):
-                    none: frozenset[int] = frozenset()
-                    for col in (
-                        self._column(giver, none, kept),
-                        self._column(taker, kept, none),
-                    ):
-                        if col is not None:
-                            out.append(col)
-        return out
+                    for pin in ins.get(giver, {none}):
+                        out.append(self._column(giver, pin, kept))
+                    for rout in outs.get(taker, {none}):
+                        out.append(self._column(taker, kept, rout))
+        return [col for col in out if col is not None]
 
     def _boundaries(
         self,
