@@ -272,7 +272,7 @@ class _Driver:
             )
             refine_deadline = clock.now() + REFINE_SHARE * self.left()
             columns = refine(columns, fine, refine_deadline)
-            price_deadline = time.perf_counter() + PRICING_SHARE * self.left()
+            price_deadline = clock.now() + PRICING_SHARE * self.left()
             priced = price_columns(p, generator, columns, price_deadline, fine)
             columns = priced.columns
             if priced.schedule is not None:

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ortools.linear_solver import pywraplp
 
+from mlsched import clock
 from mlsched.heuristics import GranularityOptimizer
 from mlsched.model import Problem
 from mlsched.model.schedule import Step
@@ -304,7 +304,7 @@ class Pricer:
         for seed in seeds:
             layer = [frozenset([seed])]
             for _ in range(self.max_ops - 1):
-                if time.perf_counter() > deadline:
+                if clock.now() > deadline:
                     return [gen.deps.in_order(r) for r in out]
                 reached: dict[frozenset[int], float] = {}
                 for region in layer:
@@ -377,7 +377,7 @@ class Pricer:
         out: list[Column | None] = []
         for giver in regions:
             for taker, tensors in self._boundaries(giver, holding).items():
-                if time.perf_counter() > deadline:
+                if clock.now() > deadline:
                     break
                 for kept in self._retained_sets(tensors):
                     for pin in ins.get(giver, {none}):
@@ -473,7 +473,7 @@ def price_columns(
     fine: GranularityOptimizer | None = None,
 ) -> Priced:
     """LP, price, add negative-reduced-cost columns; repeat until none
-    is found or ``deadline`` (a ``time.perf_counter()`` instant).
+    is found or ``deadline`` (a :func:`mlsched.clock.now` instant).
 
     ``fine`` re-chooses among fine tile sizes
     (:func:`~mlsched.solver.columns.refine`) the granularity of the
@@ -484,7 +484,7 @@ def price_columns(
     cols = list(columns)
     rounds, added, sharpened, bound, settled = 0, 0, 0, None, False
     schedule = None
-    while time.perf_counter() < deadline:
+    while clock.now() < deadline:
         lp = solve_relaxation(problem, cols)
         if lp is None:
             logger.warning("GLOP found no optimum of the master's LP")
@@ -497,7 +497,7 @@ def price_columns(
             continue
         new = pricer.price(cols, lp, deadline)
         if not new:
-            settled = time.perf_counter() < deadline
+            settled = clock.now() < deadline
             schedule = integral_schedule(problem, cols, lp)
             break
         cols += new
