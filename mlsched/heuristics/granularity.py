@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 from mlsched.model import (
     TRAVERSALS,
@@ -83,6 +84,46 @@ def tile_sizes(cap: int, fine: bool, extent: int | None = None) -> list[int]:
     if extent is not None and extent > 0:
         values.update(exact_counts(extent, cap, fine))
     return sorted(values, reverse=True)
+
+
+def count_side(extent: int, side: int) -> int:
+    """``ceil(extent / n)`` for the count n of ``side``-wide tiles: the
+    smallest side that cuts ``extent`` into as many tiles as ``side``."""
+    return -(-extent // -(-extent // side))
+
+
+def fitting_side(
+    view: SubgraphView, grain: Grain, axis: str, cap: int, capacity: int
+) -> int:
+    """The largest ``w`` (``axis="w"``) or ``h`` up to ``cap`` at which
+    ``grain`` with that side fits ``capacity``; 0 when even 1 does not.
+
+    The working set (SPEC §6) is affine in each spatial side with the
+    others fixed, so its values at sides 1 and 2 solve for the largest
+    fitting side directly.
+    """
+    at_one = view.working_set(replace(grain, **{axis: 1}))
+    if at_one > capacity:
+        return 0
+    slope = view.working_set(replace(grain, **{axis: 2})) - at_one
+    if slope <= 0:
+        return cap
+    return min(cap, 1 + (capacity - at_one) // slope)
+
+
+def fitting_k(
+    view: SubgraphView, w: int, h: int, lo: int, hi: int, capacity: int
+) -> int:
+    """The largest ``k`` in ``lo..hi`` at which ``[w, h, k]`` fits, given
+    that ``k = lo`` fits: the working set never shrinks as k grows (it is
+    piecewise linear in k, with a step where k-steps merge into one)."""
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if view.working_set(Grain(w, h, mid)) <= capacity:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 class GranularityOptimizer:
@@ -205,26 +246,7 @@ class GranularityOptimizer:
         ):
             return None, True
         width, height = view.grid_shape
-        w_native, h_native = p.native_granularity
-        shapes = [
-            (w, h)
-            for w in tile_sizes(min(w_native, width), self.fine, width)
-            for h in tile_sizes(min(h_native, height), self.fine, height)
-            if min(w, h) >= min(min_side, width, height)
-            and (
-                around is None
-                or (
-                    around.w // 2 < w < 2 * around.w
-                    and around.h // 2 < h < 2 * around.h
-                )
-            )
-        ]
-        shapes.sort(
-            key=lambda s: (
-                -(-width // s[0]) * -(-height // s[1]),
-                -s[0] * s[1],
-            )
-        )
+        shapes = self._shapes(view, k_values, around, min_side)
         compute_per_tile = sum(p.base_costs[o] for o in view.ops)
         capacity = p.fast_memory_capacity
         smallest_k = k_values[-1]
@@ -256,7 +278,17 @@ class GranularityOptimizer:
                     hi = mid
                 else:
                     lo = mid + 1
-            single = view.num_k_steps(k_values[lo]) == 1
+            # The largest fitting k, and the even split with its k-step
+            # count, may lie between two listed values.
+            k_fit = fitting_k(
+                view,
+                w,
+                h,
+                k_values[lo],
+                k_values[lo - 1] - 1 if lo else k_values[0],
+                capacity,
+            )
+            single = view.num_k_steps(k_fit) == 1
             floor = (
                 _traffic_floor(reuse if single else no_reuse, tiles_w, tiles_h)
                 / bandwidth
@@ -265,7 +297,9 @@ class GranularityOptimizer:
                 continue
             # Fine k lists also try the powers of two below the largest
             # fitting k: a k that splits K evenly often wins.
-            walks = [k_values[lo:]]
+            even = count_side(max(view.k_slicing, 1), k_fit)
+            extra = sorted({k_fit, even} - {k_values[lo]}, reverse=True)
+            walks = [extra, k_values[lo:]]
             if self.fine:
                 walks.append([k for k in coarse_k if k <= k_values[lo]])
             # Choose k by raster cost, then the traversal for that k.
@@ -282,13 +316,64 @@ class GranularityOptimizer:
                     if found >= self.k_tries:
                         break
             if rasters:
-                top = min(rasters, key=lambda c: c.latency)
+                top = min(rasters, key=partial(_rank, view))
                 choice = self._best_traversal(view, top)
                 costed.append(choice)
                 best = min(best, choice.latency)
         if not costed:
             return None, fits
-        return min(costed, key=lambda c: c.latency), True
+        return min(costed, key=partial(_rank, view)), True
+
+    def _shapes(
+        self,
+        view: SubgraphView,
+        k_values: Sequence[int],
+        around: Grain | None,
+        min_side: int,
+    ) -> list[tuple[int, int]]:
+        """The ``(w, h)`` tile shapes to cost, by increasing tile count.
+
+        Besides the listed sizes of each side, for every listed size of
+        one side the largest other side that fits the working set (at the
+        largest and the smallest k), taken at its exact tile count.
+        """
+        p = self.problem
+        width, height = view.grid_shape
+        w_cap = min(p.native_granularity[0], width)
+        h_cap = min(p.native_granularity[1], height)
+        ws = tile_sizes(w_cap, self.fine, width)
+        hs = tile_sizes(h_cap, self.fine, height)
+        pairs = {(w, h) for w in ws for h in hs}
+        capacity = p.fast_memory_capacity
+        for k in {k_values[0], k_values[-1]}:
+            for h in hs:
+                w = fitting_side(view, Grain(1, h, k), "w", w_cap, capacity)
+                if w:
+                    pairs.add((count_side(width, w), h))
+            for w in ws:
+                h = fitting_side(view, Grain(w, 1, k), "h", h_cap, capacity)
+                if h:
+                    pairs.add((w, count_side(height, h)))
+        shapes = [
+            (w, h)
+            for w, h in pairs
+            if min(w, h) >= min(min_side, width, height)
+            and (
+                around is None
+                or (
+                    around.w // 2 < w < 2 * around.w
+                    and around.h // 2 < h < 2 * around.h
+                )
+            )
+        ]
+        shapes.sort(
+            key=lambda s: (
+                -(-width // s[0]) * -(-height // s[1]),
+                -s[0] * s[1],
+                -s[0],
+            )
+        )
+        return shapes
 
     @staticmethod
     def _best_traversal(view: SubgraphView, raster: Choice) -> Choice:
@@ -308,6 +393,13 @@ class GranularityOptimizer:
             if cost.latency < best.latency:
                 best = Choice(grain, name, cost)
         return best
+
+
+def _rank(view: SubgraphView, choice: Choice) -> tuple[float, int]:
+    """Latency, then working set: of two choices equal but for rounding
+    (k = 131 and k = 128 both cut K = 512 into 4 steps), the smaller one
+    leaves room to retain a tensor."""
+    return round(choice.latency, 6), view.working_set(choice.grain)
 
 
 Terms = tuple[tuple[tuple[int, int, int], ...], ...]
