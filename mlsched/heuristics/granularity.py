@@ -316,7 +316,16 @@ class GranularityOptimizer:
                     if found >= self.k_tries:
                         break
             if rasters:
-                top = min(rasters, key=partial(_rank, view))
+                # Fewer k-steps first: only a single one lets the
+                # traversal reuse operands across tiles.
+                top = min(
+                    rasters,
+                    key=lambda c: (
+                        round(c.latency, 6),
+                        view.num_k_steps(c.grain.k),
+                        view.working_set(c.grain),
+                    ),
+                )
                 choice = self._best_traversal(view, top)
                 costed.append(choice)
                 best = min(best, choice.latency)
