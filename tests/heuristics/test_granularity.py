@@ -15,8 +15,14 @@ import pytest
 from generators import random_problem
 
 from mlsched import generate, load_problem
-from mlsched.heuristics import GranularityOptimizer
-from mlsched.heuristics.granularity import exact_counts, halvings
+from mlsched.heuristics import GranularityOptimizer, granularity
+from mlsched.heuristics.granularity import (
+    count_side,
+    exact_counts,
+    fitting_k,
+    fitting_side,
+    halvings,
+)
 from mlsched.model import (
     TRAVERSALS,
     Grain,
@@ -428,14 +434,16 @@ EXACT_COUNT: dict[str, Any] = {
 
 @pytest.mark.parametrize("fine", [False, True])
 def test_exact_count_side_with_column_order_wins(fine: bool) -> None:
-    """Tests that the search picks h = ceil(300 / 3) = 100 with the
-    column-snake order at the hand-derived 21800 (above), beating raster
-    at the same grain and every power-of-two grain in every order."""
+    """Tests that the search picks h = ceil(300 / 3) = 100 with a snake
+    order at the hand-derived 21800 (above), beating raster at [128, 100]
+    and every power-of-two grain in every order."""
     problem = load_problem(EXACT_COUNT)
     choice = GranularityOptimizer(problem, "strict", fine=fine).best([0])
     assert choice is not None
-    assert choice.grain == Grain(128, 100, 128)
-    assert choice.traversal == "snake_cols"
+    # [100, 100] with a row snake ties (the instance is symmetric) and
+    # its working set is smaller.
+    assert choice.grain.h == 100
+    assert choice.traversal in ("snake", "snake_cols")
     assert math.isclose(choice.latency, 21800.0, rel_tol=1e-9)
     view = SubgraphView(problem, (0,))
     raster = view_cost(view, choice.grain, "raster").latency
@@ -449,6 +457,96 @@ def test_exact_count_side_with_column_order_wins(fine: bool) -> None:
         for order in TRAVERSALS
     )
     assert best_power > 21800.0
+
+
+# The EXACT_COUNT MatMul at w = 128, k = 128 (one k-step) needs
+# 128h + 128 x 128 + 128h = 256h + 16384 <= 45000: h <= 111.8, so the
+# largest fitting h is 111; 300 / 111 needs 3 tiles, and the smallest h
+# with 3 tiles is 100. At w = h = 128 and k < 128 (two k-steps) it needs
+# 128k + 128k + 16384 <= 45000: k <= 111; k = 128 is one k-step, where the
+# LHS and RHS strips are 128 x 128 each: 49152 does not fit. Below
+# 256 + 16384 = 16640 not even h = 1 fits.
+def test_fitting_side_and_k() -> None:
+    """Tests that fitting_side and fitting_k give the largest fitting h
+    (111) and k (111) derived above, and count_side their exact-count
+    sides (100, and 64 = 128 / 2)."""
+    view = SubgraphView(load_problem(EXACT_COUNT), (0,))
+    h = fitting_side(view, Grain(128, 1, 128), "h", 128, 45000)
+    assert h == 111
+    assert count_side(300, h) == 100
+    assert fitting_side(view, Grain(128, 1, 128), "h", 64, 45000) == 64
+    assert fitting_side(view, Grain(128, 1, 128), "h", 128, 16600) == 0
+    k = fitting_k(view, 128, 128, 1, 128, 45000)
+    assert k == 111
+    assert count_side(128, k) == 64
+
+
+# One MatMul, output 256 x 300, K = 128, base cost 1000, bandwidth 10,
+# capacity 24000. w = 100 = ceil(300 / 3) gives 3 even columns; at k = 128
+# (one k-step) the working set is 128h + 128 x 100 + 100h = 228h + 12800
+# <= 24000, so h <= 49: 6 rows, and the smallest h with 6 rows is 43
+# (5 x 43 + 41). The power-of-two counts of 256 / 128 are 2, 4, 8: only
+# the largest fitting side yields 6. Column snake [100, 43, 128] loads
+# each RHS strip (128 x 100 = 12800) once and carries the LHS strip
+# (h_eff x 128) across each column turn; a cell of LHS + output alone
+# moves at most 5504 + 4300 = 9804 elements, under its compute of 1000:
+#   column 0 (down): 2260.4 (RHS + LHS + out) + 5 x 1000 = 7260.4
+#   column 1 (up):   1690 (RHS 12800 + out 4100) + 5 x 1000 = 6690
+#   column 2 (down): 1710 (RHS 12800 + out 4300) + 5 x 1000 = 6710
+# 20660.4 in all.
+NON_POWER_WIDTH: dict[str, Any] = {
+    "widths": [128, 300, 300],
+    "heights": [256, 128, 256],
+    "inputs": [[0, 1]],
+    "outputs": [[2]],
+    "base_costs": [1000],
+    "op_types": ["MatMul"],
+    "fast_memory_capacity": 24000,
+    "slow_memory_bandwidth": 10,
+    "native_granularity": [128, 128],
+}
+
+
+def test_non_power_width_with_column_order_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests that the search picks w = 100 with the column-snake order at
+    the hand-derived 20660.4 (above), strictly below every row order and
+    every power-of-two width at any tile side; and that without the
+    largest fitting side it misses this grain."""
+    problem = load_problem(NON_POWER_WIDTH)
+    choice = GranularityOptimizer(problem, "strict").best([0])
+    assert choice is not None
+    assert (choice.grain, choice.traversal) == (
+        Grain(100, 43, 128),
+        "snake_cols",
+    )
+    assert math.isclose(choice.latency, 20660.4, rel_tol=1e-9)
+    view = SubgraphView(problem, (0,))
+    sides = range(8, 129)
+    grains = [
+        Grain(w, h, 128)
+        for w in sides
+        for h in sides
+        if view.working_set(Grain(w, h, 128)) <= 24000
+    ]
+    rows = min(
+        view_cost(view, g, order).latency
+        for g in grains
+        for order in ("raster", "snake")
+    )
+    assert rows > 20660.4 + 1.0
+    powers = min(
+        view_cost(view, g, order).latency
+        for g in grains
+        if g.w & (g.w - 1) == 0
+        for order in TRAVERSALS
+    )
+    assert powers > 20660.4 + 1.0
+    monkeypatch.setattr(granularity, "fitting_side", lambda *_: 0)
+    missed = GranularityOptimizer(problem, "strict").best([0])
+    assert missed is not None
+    assert missed.latency > 20660.4 + 1.0
 
 
 @pytest.mark.parametrize(
