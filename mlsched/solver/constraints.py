@@ -93,14 +93,19 @@ def add_pairing(
 
 
 def add_adjacency(
-    model: cp_model.CpModel, problem: Problem, v: Variables
+    model: cp_model.CpModel,
+    problem: Problem,
+    columns: list[Column],
+    v: Variables,
 ) -> None:
-    """Every reader of a retained tensor sits one position after its
-    producer: the taker (which holds all readers) is the next subgraph.
+    """A selected taker of a retained tensor sits one position after the
+    tensor's producer: it is the next subgraph. (Under the strict rules
+    the taker holds every reader; under the contest rules later readers
+    may load the tensor, SPEC §8 item 5, and only precedence binds them.)
     """
-    for t, flag in v.retained.items():
-        src = problem.producer[t]
-        for reader in problem.consumers[t]:
+    for c, col in enumerate(columns):
+        for t in col.retain_in:
+            src = problem.producer[t]
             model.add(
-                v.position[reader] == v.position[src] + 1
-            ).only_enforce_if(flag)
+                v.position[col.ops[0]] == v.position[src] + 1
+            ).only_enforce_if(v.select[c]).with_name(f"adjacent[{t},{c}]")

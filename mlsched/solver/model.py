@@ -131,7 +131,7 @@ class ColumnModel(MasterBase):
         self._add_selection(self.vars)
         add_positions(self.model, self.columns, self.vars)
         add_precedence(self.model, problem, self.vars)
-        add_adjacency(self.model, problem, self.vars)
+        add_adjacency(self.model, problem, self.columns, self.vars)
 
     def hint(self, steps: Sequence[Step]) -> None:
         """Hint every variable with ``steps``."""

@@ -340,17 +340,20 @@ def test_initial_solution_becomes_the_incumbent() -> None:
     """Tests that a given schedule better than the list schedule is the
     first incumbent: with no time for CP-SAT it is the result, marked as
     the initial one, and it is reported before anything else."""
-    problem = load_problem("mlsys-2026-8")
-    better = solve(problem, method="cpsat", time_limit=3, num_workers=1)
+    problem = load_problem("mlsys-2026-9")
+    better = solve(
+        problem, method="cpsat", rules="contest", time_limit=3, num_workers=1
+    )
     assert better.solution is not None and better.source == "cpsat"
     calls: list[float] = []
     result = solve_cpsat(
         problem,
+        rules="contest",
         time_limit=0.01,
         initial_solution=better.solution,
         on_improvement=lambda s, o, b: calls.append(o),
     )
-    check_valid(problem, result, "strict")
+    check_valid(problem, result, "contest")
     assert result.source == "initial"
     assert result.objective == better.objective
     assert result.heuristic_objective is not None
