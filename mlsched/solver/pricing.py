@@ -434,8 +434,8 @@ class Priced:
         LP solves.
     bound
         The LP value over ``columns``: a lower bound on the integer
-        master over them (None if pricing added columns after the last
-        LP); not a bound over all schedules.
+        master over them (None if no LP was solved); not a bound over
+        all schedules.
     settled
         Whether the last pricing round found no negative reduced cost
         (rather than running out of time).
@@ -504,6 +504,13 @@ def price_columns(
         added += len(new)
         # The last LP no longer bounds the grown column set.
         bound = None
+    if bound is None and rounds:
+        # Cut by the clock after adding columns: one more LP (no pricing)
+        # still bounds, and may settle, the grown set.
+        lp = solve_relaxation(problem, cols)
+        if lp is not None:
+            bound = lp.value
+            schedule = integral_schedule(problem, cols, lp)
     logger.info(
         "pricing: %d columns added, %d re-costed cheaper in %d LP rounds, "
         "LP value %s over the columns%s",
