@@ -27,6 +27,7 @@ from mlsched.model import (
 )
 from mlsched.model.bounds import meets, relative_gap
 from mlsched.model.io import natural_key
+from mlsched.model.types import Method, Rules
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +110,8 @@ class Row:
 
     instance: str
     ops: int
-    method: str
-    rules: str
+    method: Method
+    rules: Rules
     naive: float
     heuristic: float
     latency: float
@@ -170,8 +171,8 @@ class Task(NamedTuple):
 
     instance: str
     problem: Problem
-    method: str
-    rules: str
+    method: Method
+    rules: Rules
     time_limit: float
     num_workers: int | None
     seed: int
@@ -253,8 +254,8 @@ def _solve_task(task: Task) -> Outcome:
 
 def _tasks(
     instances: Sequence[Instance],
-    method: str,
-    rules: str,
+    method: Method,
+    rules: Rules,
     limits: Callable[[Instance], float],
     num_workers: int | None,
     seed: int,
@@ -308,8 +309,8 @@ def time_limits(
 
 def run(
     instances: Sequence[Instance],
-    method: str = "cpsat",
-    rules: str = "strict",
+    method: Method = "cpsat",
+    rules: Rules = "strict",
     time_scale: float = 1.0,
     time_limit: float | None = None,
     jobs: int = 1,

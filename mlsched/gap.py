@@ -16,6 +16,7 @@ from typing import Any
 from mlsched.model import Evaluation, Problem
 from mlsched.model.bounds import compute_floor, io_floor, meets
 from mlsched.model.result import Result
+from mlsched.model.types import Rules
 
 _RULE = "-" * 56
 
@@ -45,7 +46,7 @@ class GapReport:
     """
 
     name: str
-    rules: str
+    rules: Rules
     ops: int
     time_limit: float
     naive: Result
@@ -198,7 +199,7 @@ class GapReport:
 def gap_report(
     problem: Problem,
     name: str,
-    rules: str = "strict",
+    rules: Rules = "strict",
     time_limit: float = 10.0,
     num_workers: int | None = None,
     seed: int = 0,

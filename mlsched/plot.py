@@ -12,6 +12,7 @@ from typing import Any
 
 from mlsched.model import Evaluation, Problem, Solution, evaluate
 from mlsched.model.bounds import compute_floor, io_floor
+from mlsched.model.types import Rules
 
 #: Figure size in inches and resolution: 1200 x 700 pixels.
 FIGSIZE = (12.0, 7.0)
@@ -41,7 +42,7 @@ def plot_schedule(
     problem: Problem,
     solution: Solution,
     path: str | os.PathLike[str],
-    rules: str = "strict",
+    rules: Rules = "strict",
     name: str | None = None,
     labels: Sequence[str] | None = None,
 ) -> Evaluation:

@@ -28,7 +28,7 @@ from mlsched.model.bounds import lower_bound
 from mlsched.model.io import Source
 from mlsched.model.result import Result, SolveStatus
 from mlsched.model.schedule import to_solution
-from mlsched.model.types import METHODS, RULES
+from mlsched.model.types import METHODS, RULES, Method, Rules
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +38,8 @@ ImprovementCallback = Callable[[Solution, float, float | None], None]
 
 def solve(
     problem: Source | Problem,
-    method: str = "cpsat",
-    rules: str = "strict",
+    method: Method = "cpsat",
+    rules: Rules = "strict",
     time_limit: float | None = None,
     num_workers: int | None = None,
     seed: int = 0,
@@ -164,7 +164,7 @@ def solve(
 
 
 def _valid_initial(
-    p: Problem, source: Source | Solution | None, rules: str
+    p: Problem, source: Source | Solution | None, rules: Rules
 ) -> Solution | None:
     """The initial schedule, loaded and checked under ``rules``."""
     if source is None:
@@ -204,8 +204,8 @@ def _keep_better(
 
 def _solve_list(
     p: Problem,
-    method: str,
-    rules: str,
+    method: Method,
+    rules: Rules,
     start: float,
     on_improvement: ImprovementCallback | None,
     optimizer: GranularityOptimizer,

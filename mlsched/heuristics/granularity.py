@@ -17,6 +17,7 @@ from mlsched.model import (
 )
 from mlsched.model.cost import traversal_matters
 from mlsched.model.subgraph import Kind, shape_signature
+from mlsched.model.types import Rules
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class GranularityOptimizer:
     def __init__(
         self,
         problem: Problem,
-        rules: str = "strict",
+        rules: Rules = "strict",
         k_tries: int = 2,
         fine: bool = False,
     ) -> None:

@@ -41,6 +41,7 @@ from mlsched.heuristics.granularity import Choice, GranularityOptimizer
 from mlsched.model import Grain, Problem, SubgraphView, view_cost
 from mlsched.model.schedule import Step, step_latencies
 from mlsched.model.subgraph import shape_signature
+from mlsched.model.types import Rules
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class ListScheduler:
     def __init__(
         self,
         problem: Problem,
-        rules: str = "strict",
+        rules: Rules = "strict",
         optimizer: GranularityOptimizer | None = None,
         polish: bool = True,
     ) -> None:

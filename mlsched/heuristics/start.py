@@ -12,6 +12,7 @@ from mlsched.heuristics.scheduler import ListScheduler, naive_schedule
 from mlsched.model import Problem, Solution, exact_objective
 from mlsched.model.bounds import lower_bound
 from mlsched.model.schedule import Step, to_solution
+from mlsched.model.types import Rules
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ FINISH_PER_OP = 2.5e-4
 
 def list_start(
     problem: Problem,
-    rules: str,
+    rules: Rules,
     deadline: float | None = None,
     optimizer: GranularityOptimizer | None = None,
     on_schedule: Callable[[Solution, float, float | None], None] | None = None,

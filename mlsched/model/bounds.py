@@ -7,6 +7,7 @@ import math
 from mlsched.model.fusible import can_pass_inside
 from mlsched.model.problem import Problem
 from mlsched.model.traffic import traffic_bound
+from mlsched.model.types import Rules
 
 
 def native_tiles(problem: Problem, t: int) -> int:
@@ -52,7 +53,7 @@ def relative_gap(latency: float, bound: float | None) -> float | None:
     return max(0.0, (latency - bound) / latency)
 
 
-def lower_bound(problem: Problem, rules: str = "strict") -> float:
+def lower_bound(problem: Problem, rules: Rules = "strict") -> float:
     """A lower bound on the latency of every valid schedule.
 
     The larger of :func:`compute_bound` and the traffic-aware bound of
@@ -73,7 +74,7 @@ def lower_bound(problem: Problem, rules: str = "strict") -> float:
     return max(compute_bound(problem, rules), traffic_bound(problem, rules))
 
 
-def compute_bound(problem: Problem, rules: str = "strict") -> float:
+def compute_bound(problem: Problem, rules: Rules = "strict") -> float:
     """A lower bound from compute alone.
 
     Every cell costs at least its compute, and an op in a subgraph of n

@@ -18,7 +18,7 @@ from mlsched.model.io import Source, load_problem, load_solution
 from mlsched.model.problem import Problem
 from mlsched.model.solution import Solution
 from mlsched.model.subgraph import Grain, SubgraphView
-from mlsched.model.types import RULES, isclose
+from mlsched.model.types import RULES, Rules, isclose
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Evaluation:
         differ from the computed ones.
     """
 
-    rules: str
+    rules: Rules
     valid: bool
     category: str | None
     message: str
@@ -128,7 +128,7 @@ def _grain_violation(p: Problem, grain: Grain) -> tuple[str, str] | None:
 
 
 def subgraph_violation(
-    view: SubgraphView, grain: Grain, rules: str = "strict"
+    view: SubgraphView, grain: Grain, rules: Rules = "strict"
 ) -> tuple[str, str] | None:
     """The local rules one subgraph can break on its own, or None.
 
@@ -150,7 +150,7 @@ def subgraph_violation(
 
 
 def _rule_violation(
-    view: SubgraphView, grain: Grain, rules: str
+    view: SubgraphView, grain: Grain, rules: Rules
 ) -> tuple[str, str] | None:
     """:func:`subgraph_violation` after its granularity bounds."""
     p = view.problem
@@ -345,7 +345,7 @@ def _named_traversal(
 def evaluate(
     problem: Source | Problem,
     solution: Source | Solution,
-    rules: str = "strict",
+    rules: Rules = "strict",
     reference: bool = False,
 ) -> Evaluation:
     """Check a schedule against the rules and compute its exact latency.
@@ -429,7 +429,9 @@ def evaluate(
     )
 
 
-def exact_objective(problem: Problem, solution: Solution, rules: str) -> float:
+def exact_objective(
+    problem: Problem, solution: Solution, rules: Rules
+) -> float:
     """The exact latency of a schedule mlsched built itself.
 
     Raises

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from mlsched.model.problem import Problem
+from mlsched.model.types import Rules
 
 
 def can_pass_inside(
-    problem: Problem, rules: str, src: int, dst: int, t: int
+    problem: Problem, rules: Rules, src: int, dst: int, t: int
 ) -> bool:
     """Whether some valid subgraph could hold tensor t, made by op ``src``,
     as an ephemeral input of op ``dst``.

@@ -12,9 +12,10 @@ share-weighted sum (docs/lower-bound.md, "Shared inputs").
 from __future__ import annotations
 
 from mlsched.model.problem import Problem
+from mlsched.model.types import Rules
 
 
-def forced_steps(problem: Problem, rules: str, m: int) -> bool:
+def forced_steps(problem: Problem, rules: Rules, m: int) -> bool:
     """Whether every subgraph holding MatMul m has k-steps > 1.
 
     Strict only (k <= k_native and k <= K of every MatMul): one k-step
@@ -53,7 +54,7 @@ def _estimate(problem: Problem, t: int, c: int) -> float:
 
 
 def _options(
-    problem: Problem, rules: str, t: int, readers: list[int]
+    problem: Problem, rules: Rules, t: int, readers: list[int]
 ) -> list[dict[int, float]]:
     """Valid share assignments for ``readers`` of t, all Pointwise or
     all MatMul."""
@@ -81,7 +82,9 @@ def _options(
     return options
 
 
-def load_shares(problem: Problem, rules: str) -> dict[tuple[int, int], float]:
+def load_shares(
+    problem: Problem, rules: Rules
+) -> dict[tuple[int, int], float]:
     """Share of each (tensor, consumer) load charged to the consumer."""
     p = problem
     shares: dict[tuple[int, int], float] = {}

@@ -9,6 +9,7 @@ from typing import Any
 
 from mlsched.model.bounds import meets, relative_gap
 from mlsched.model.solution import Solution
+from mlsched.model.types import Method, Rules
 
 
 class SolveStatus(str, Enum):
@@ -79,8 +80,8 @@ class Result:
     """
 
     status: SolveStatus
-    method: str
-    rules: str
+    method: Method
+    rules: Rules
     objective: float
     solution: Solution | None
     runtime: float
@@ -92,7 +93,7 @@ class Result:
 
     @classmethod
     def infeasible(
-        cls, method: str, rules: str, runtime: float, message: str
+        cls, method: Method, rules: Rules, runtime: float, message: str
     ) -> Result:
         """The result when no valid schedule can exist."""
         return cls(

@@ -26,6 +26,7 @@ import numpy as np
 
 from mlsched.model.fusible import can_pass_inside
 from mlsched.model.problem import Problem
+from mlsched.model.types import Rules
 
 #: The ``theta`` values tried (any value in [0, 1] gives a valid bound).
 THETAS = np.linspace(0.0, 1.0, 21)
@@ -130,7 +131,7 @@ class _Grid:
 class TrafficBound:
     """The traffic-aware lower bound of one problem and rule profile."""
 
-    def __init__(self, problem: Problem, rules: str) -> None:
+    def __init__(self, problem: Problem, rules: Rules) -> None:
         self.p = problem
         self.rules = rules
         self._grids: dict[Shape, _Grid] = {}
@@ -496,6 +497,6 @@ class TrafficBound:
         return most / p.slow_memory_bandwidth
 
 
-def traffic_bound(problem: Problem, rules: str = "strict") -> float:
+def traffic_bound(problem: Problem, rules: Rules = "strict") -> float:
     """The traffic-aware lower bound (see :class:`TrafficBound`)."""
     return TrafficBound(problem, rules).value()

@@ -24,6 +24,7 @@ from mlsched.model import Problem, Solution, evaluate
 from mlsched.model.bounds import meets
 from mlsched.model.result import Result, SolveStatus
 from mlsched.model.schedule import Step, from_solution, to_solution
+from mlsched.model.types import Rules
 from mlsched.solver.columns import (
     Column,
     ColumnGenerator,
@@ -90,7 +91,7 @@ class _Incumbent:
 
 def solve_cpsat(
     problem: Problem,
-    rules: str = "strict",
+    rules: Rules = "strict",
     time_limit: float = 10.0,
     num_workers: int | None = None,
     seed: int = 0,
@@ -148,7 +149,7 @@ class _Driver:
     def __init__(
         self,
         problem: Problem,
-        rules: str,
+        rules: Rules,
         start: float,
         deadline: float,
         settings: SatSettings,

@@ -21,6 +21,7 @@ from mlsched.heuristics import GranularityOptimizer
 from mlsched.model import Problem
 from mlsched.model.result import SolveStatus
 from mlsched.model.schedule import Step
+from mlsched.model.types import Rules
 from mlsched.solver.columns import ColumnGenerator, refine, schedule_columns
 from mlsched.solver.master import OrderFreeModel
 from mlsched.solver.sat import (
@@ -87,7 +88,7 @@ class WindowSearch:
     def __init__(
         self,
         problem: Problem,
-        rules: str,
+        rules: Rules,
         optimizer: GranularityOptimizer,
         fine: GranularityOptimizer,
         settings: SatSettings,

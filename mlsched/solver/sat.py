@@ -15,6 +15,7 @@ from mlsched import clock
 from mlsched.model import Solution, evaluate
 from mlsched.model.result import SolveStatus
 from mlsched.model.schedule import Step, to_solution
+from mlsched.model.types import Rules
 from mlsched.solver.model import MasterBase
 from mlsched.solver.status import to_status
 
@@ -90,7 +91,7 @@ class Incumbent(cp_model.CpSolverSolutionCallback):
     def __init__(
         self,
         cm: MasterBase,
-        rules: str,
+        rules: Rules,
         objective: float,
         on_improvement: Improvement | None,
         complete: Completion | None = None,
@@ -169,7 +170,7 @@ class ModelOutcome:
 
 def solve_model(
     cm: MasterBase,
-    rules: str,
+    rules: Rules,
     objective: float,
     seconds: float,
     settings: SatSettings,
