@@ -208,7 +208,7 @@ def test_cli_solve_then_evaluate(
     )
     expected = solve("example3", method=method, rules=rules).objective
     assert math.isclose(sum(data["subgraph_latencies"]), expected)
-    checked = run_cli(
+    checked = run_main(
         "evaluate", "example3", str(out), "--rules", rules, cwd=tmp_path
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -160,7 +160,7 @@ def test_names_of_another_problem_are_refused(
     run_main(
         "import", str(model), "-o", "p.json", "--names", "n.json", cwd=tmp_path
     )
-    run_cli(
+    run_main(
         "solve",
         "mlsys-2026-5",
         "--method",
@@ -189,7 +189,7 @@ def test_plot_with_names(tmp_path: Path, models: ModuleType) -> None:
     run_main(
         "import", str(model), "-o", "p.json", "--names", "n.json", cwd=tmp_path
     )
-    run_cli(
+    run_main(
         "solve",
         "p.json",
         "--method",
