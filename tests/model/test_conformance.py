@@ -15,6 +15,22 @@ REL = 1e-9
 
 ProblemOf = Callable[[str | dict[str, Any]], Problem]
 
+#: (case id, profile) -> the evaluator's verdict, computed once: the
+#: per-case tests and the corpus summary check the same evaluations.
+_EVALUATIONS: dict[tuple[str, str], Evaluation] = {}
+
+
+def evaluated(
+    case: dict[str, Any], profile: str, problem_of: ProblemOf
+) -> Evaluation:
+    """``evaluate`` of a corpus case under ``profile``, once per session."""
+    key = (case["id"], profile)
+    if key not in _EVALUATIONS:
+        _EVALUATIONS[key] = evaluate(
+            problem_of(case["problem"]), case["solution"], rules=profile
+        )
+    return _EVALUATIONS[key]
+
 
 def mismatch(ev: Evaluation, expected: dict[str, Any]) -> str | None:
     """How ``ev`` disagrees with an expected corpus verdict, or None."""
@@ -48,7 +64,7 @@ def test_case_agrees_with_corpus(
 ) -> None:
     """Tests that the evaluator's verdict, category and latencies agree
     with the corpus for this case and profile."""
-    ev = evaluate(problem_of(case["problem"]), case["solution"], rules=profile)
+    ev = evaluated(case, profile, problem_of)
     assert ev.rules == profile
     assert mismatch(ev, case[profile]) is None, mismatch(ev, case[profile])
 
@@ -93,9 +109,8 @@ def test_corpus_summary(
     agree = {p: 0 for p in PROFILES}
     failures: list[str] = []
     for case in corpus:
-        problem = problem_of(case["problem"])
         for profile in PROFILES:
-            ev = evaluate(problem, case["solution"], rules=profile)
+            ev = evaluated(case, profile, problem_of)
             why = mismatch(ev, case[profile])
             if why is None:
                 agree[profile] += 1
