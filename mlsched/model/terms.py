@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 class _Acc:
     """Working-set and traffic coefficients being summed (see Terms)."""
 
+    kept: int = 0
+    planes: int = 0
     ws0: int = 0
     ws_h: int = 0
     ws_w: int = 0
@@ -55,9 +57,13 @@ def op_terms(tb: TrafficBound, o: int, cfg: Config) -> Terms | None:
     subgraph can give it that configuration."""
     p = tb.p
     ins = list(dict.fromkeys(p.inputs[o]))
+    kept = sum(p.sizes[t] for t, s in zip(ins, cfg.ins) if s is State.KEPT)
+    planes = sum(s is not State.EPH for s in cfg.outs)
     acc = _Acc(
-        ws0=sum(p.sizes[t] for t, s in zip(ins, cfg.ins) if s is State.KEPT),
-        ws_hw=max(1, sum(s is not State.EPH for s in cfg.outs)),
+        kept=kept,
+        planes=planes,
+        ws0=kept,
+        ws_hw=max(1, planes),
         m0=float(
             sum(
                 p.sizes[t]
@@ -89,6 +95,8 @@ def _terms(
     return Terms(
         grid=cfg.grid,
         base=tb.p.base_costs[o],
+        kept=acc.kept,
+        planes=acc.planes,
         ws0=acc.ws0,
         ws_h=acc.ws_h,
         ws_w=acc.ws_w,

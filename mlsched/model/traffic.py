@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,8 +32,34 @@ from mlsched.model.types import Rules
 #: The ``theta`` values tried (any value in [0, 1] gives a valid bound).
 THETAS = np.linspace(0.0, 1.0, 21)
 
+#: How many exact edges up a chain of uncharged appearances is followed
+#: (stopping anywhere only drops non-negative terms).
+CHAIN = 8
+
 Shape = tuple[int, int]  # (width, height)
-Label = tuple[Shape, bool]  # a fused edge's grid and "several k-steps"
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What the ops fused above an op (in its subgraph, along exact
+    edges) add to its working set and granularity rules: their slice
+    uses (not their retained inputs, which two ops may share), their
+    non-ephemeral outputs (``planes``) and their tile-size rules
+    (docs/lower-bound.md, inequality (13))."""
+
+    ws0: int = 0
+    ws_h: int = 0
+    ws_w: int = 0
+    ws_hw: int = 0
+    planes: int = 0
+    w_min: int = 1
+    h_min: int = 1
+    w_eq: int = 0
+
+
+NOTHING = Shared()
+#: A fused edge's grid, "several k-steps" and what the ops above share.
+Label = tuple[Shape, bool, Shared]
 
 
 class State(Enum):
@@ -94,6 +121,56 @@ class Terms:
     w_min: int = 1
     h_min: int = 1
     w_eq: int = 0
+    kept: int = 0
+    planes: int = 0
+
+    def shared(self) -> Shared:
+        """What these terms impose on an op fused below them."""
+        return Shared(
+            ws0=self.ws0 - self.kept,
+            ws_h=self.ws_h,
+            ws_w=self.ws_w,
+            ws_hw=self.ws_hw - max(1, self.planes),
+            planes=self.planes,
+            w_min=self.w_min,
+            h_min=self.h_min,
+            w_eq=self.w_eq,
+        )
+
+    def plus(self, up: Shared) -> Terms:
+        """These terms in a subgraph that also holds ``up``'s ops."""
+        if up == NOTHING:
+            return self
+        planes = self.planes + up.planes
+        w_min = max(self.w_min, up.w_min)
+        if self.w_eq and up.w_eq and self.w_eq != up.w_eq:
+            w_min = 1 << 30  # two square rules that disagree: no w fits
+        return Terms(
+            grid=self.grid,
+            base=self.base,
+            ws0=self.ws0 + up.ws0,
+            ws_h=self.ws_h + up.ws_h,
+            ws_w=self.ws_w + up.ws_w,
+            ws_hw=self.ws_hw - max(1, self.planes) + up.ws_hw + max(1, planes),
+            m0=self.m0,
+            m_nw=self.m_nw,
+            m_nh=self.m_nh,
+            m_n=self.m_n,
+            m_x=self.m_x,
+            w_min=w_min,
+            h_min=max(self.h_min, up.h_min),
+            w_eq=self.w_eq or up.w_eq,
+            kept=self.kept,
+            planes=planes,
+        )
+
+
+class _Option(NamedTuple):
+    """A costed configuration: its terms and its cost per theta."""
+
+    cfg: Config
+    terms: Terms
+    value: np.ndarray
 
 
 class _Grid:
@@ -119,13 +196,51 @@ class _Grid:
             * np.maximum(full_cols - 1, 0)
             * np.minimum(self.h, self.w),
         )
+        self.every = _Cells(self.w, self.h, self.nw, self.nh, self.x)
+        # One granularity per (nw, nh) class: the smallest w and h (the
+        # working set grows with w and h; used when traffic has no X).
+        cols = _classes(self.nw[0])
+        rows = _classes(self.nh[:, 0])
+        self.classes = _Cells(
+            self.w[:, cols],
+            self.h[rows],
+            self.nw[:, cols],
+            self.nh[rows],
+            self.x[rows][:, cols],
+        )
+
+
+def _classes(counts: np.ndarray) -> np.ndarray:
+    """Start of each run of equal tile counts (side 1, 2, ...)."""
+    return np.flatnonzero(np.r_[True, counts[1:] != counts[:-1]])
+
+
+class _Cells:
+    """Granularities with their tile counts, flat, by tile count."""
+
+    def __init__(
+        self,
+        w: np.ndarray,
+        h: np.ndarray,
+        nw: np.ndarray,
+        nh: np.ndarray,
+        x: np.ndarray,
+    ) -> None:
+        shape = (h.shape[0], w.shape[1])
+        n = (nh * nw).ravel()
+        order = np.argsort(n, kind="stable")
+        self.n = n[order]
         # Cells grouped by tile count: min traffic per count is enough,
         # since compute depends on the count alone.
-        flat = self.n.ravel()
-        self.order = np.argsort(flat, kind="stable")
-        ordered = flat[self.order]
-        self.starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        self.counts = ordered[self.starts]
+        self.starts = _classes(self.n)
+        self.counts = self.n[self.starts]
+
+        def flat(a: np.ndarray) -> np.ndarray:
+            return np.broadcast_to(a, shape).ravel()[order]
+
+        self.w, self.h = flat(w), flat(h)
+        self.hw = self.w * self.h
+        self.nw, self.nh, self.x = flat(nw), flat(nh), flat(x)
 
 
 class TrafficBound:
@@ -137,9 +252,10 @@ class TrafficBound:
         self._grids: dict[Shape, _Grid] = {}
         self._terms_cache: dict[Terms, np.ndarray] = {}
         self._f: dict[tuple[int, Label | None], np.ndarray] = {}
-        self._costed: dict[
-            tuple[object, ...], list[tuple[Config, np.ndarray]]
-        ] = {}
+        self._costed: dict[tuple[object, ...], list[_Option]] = {}
+        self._up: dict[tuple[int, int, Label, int], np.ndarray] = {}
+        self._options: dict[tuple[int, Label | None], list[_Option]] = {}
+        self._signatures: dict[int, tuple[object, ...]] = {}
 
     # Static structure --------------------------------------------------
 
@@ -305,35 +421,60 @@ class TrafficBound:
             self._grids[shape] = _Grid(shape, self.p.native_granularity)
         return self._grids[shape]
 
-    def cost(self, o: int, cfg: Config) -> np.ndarray | None:
-        """min over granularities of theta*compute + (1-theta)*transfer,
-        per theta of :data:`THETAS`; None if no granularity is valid."""
+    def cost(self, o: int, cfg: Config) -> _Option | None:
+        """Op o in ``cfg`` with its terms and, per theta of
+        :data:`THETAS`, the min over granularities of theta*compute +
+        (1-theta)*transfer; None if no granularity is valid."""
         from mlsched.model.terms import op_terms
 
         terms = op_terms(self, o, cfg)
         if terms is None:
             return None
+        value = self.priced(terms)
+        return None if value is None else _Option(cfg, terms, value)
+
+    def priced(self, terms: Terms) -> np.ndarray | None:
+        """The cached cost per theta of ``terms``; None if no
+        granularity is valid."""
         if terms not in self._terms_cache:
             self._terms_cache[terms] = self._evaluate(terms)
         value = self._terms_cache[terms]
         return None if not np.isfinite(value[0]) else value
 
     def _evaluate(self, tm: Terms) -> np.ndarray:
-        g = self.grid(tm.grid)
-        ws = tm.ws0 + tm.ws_h * g.h + tm.ws_w * g.w + tm.ws_hw * g.h * g.w
-        ok = ws <= self.p.fast_memory_capacity
-        ok = ok & (g.w >= tm.w_min) & (g.h >= tm.h_min)
+        grid = self.grid(tm.grid)
+        plain = tm.w_min == tm.h_min == 1 and not (tm.w_eq or tm.m_x)
+        g = grid.classes if plain else grid.every
+        ws = tm.ws_hw * g.hw
+        if tm.ws_h:
+            ws = ws + tm.ws_h * g.h
+        if tm.ws_w:
+            ws = ws + tm.ws_w * g.w
+        ok = ws <= self.p.fast_memory_capacity - tm.ws0
+        if tm.w_min > 1:
+            ok &= g.w >= tm.w_min
+        if tm.h_min > 1:
+            ok &= g.h >= tm.h_min
         if tm.w_eq:
-            ok = ok & (g.w == tm.w_eq)
-        moved = tm.m0 + tm.m_nw * g.nw + tm.m_nh * g.nh
-        moved = moved + tm.m_n * g.n + tm.m_x * g.x
-        moved = np.where(ok, moved, np.inf).ravel()[g.order]
-        best = np.minimum.reduceat(moved, g.starts)
-        keep = np.isfinite(best)
-        if not keep.any():
+            ok &= g.w == tm.w_eq
+        moved = np.zeros_like(g.n)
+        for coef, arr in (
+            (tm.m_nw, g.nw),
+            (tm.m_nh, g.nh),
+            (tm.m_n, g.n),
+            (tm.m_x, g.x),
+        ):
+            if coef:
+                moved = moved + coef * arr
+        best = np.minimum.reduceat(np.where(ok, moved, np.inf), g.starts)
+        if not np.isfinite(best).any():
             return np.full(len(THETAS), np.inf)
+        # Counts ascend, so a count whose traffic is not below every
+        # smaller count's is never the minimum at any theta.
+        before = np.r_[np.inf, np.minimum.accumulate(best)[:-1]]
+        keep = best < before
         compute = tm.base * g.counts[keep]
-        transfer = best[keep] / self.p.slow_memory_bandwidth
+        transfer = (tm.m0 + best[keep]) / self.p.slow_memory_bandwidth
         values = np.outer(THETAS, compute) + np.outer(1 - THETAS, transfer)
         result: np.ndarray = values.min(axis=1)
         return result
@@ -344,47 +485,67 @@ class TrafficBound:
         """Cheapest cost of op o and the subtree of ops below it.
 
         ``fused``: the exact edge to o's consumer is ephemeral in that
-        consumer's appearance, on this grid and with this many k-steps
-        (o's appearance is then that one); ``None``: no constraint.
+        consumer's appearance, on this grid, with this many k-steps and
+        these ops above (o's appearance is then that one); ``None``: no
+        constraint.
         """
         key = (o, fused)
         if key not in self._f:
             self._f[key] = self._best(o, fused)
         return self._f[key]
 
-    def _best(self, o: int, fused: Label | None) -> np.ndarray:
+    def options(self, o: int, fused: Label | None) -> list[_Option]:
+        """The configurations of o that ``fused`` allows, each costed
+        with the working set and rules of the ops fused above."""
+        key = (o, fused)
+        if key not in self._options:
+            self._options[key] = self._allowed(o, fused)
+        return self._options[key]
+
+    def _allowed(self, o: int, fused: Label | None) -> list[_Option]:
         found = self.costed(o)
-        if fused is not None:
-            edge = self.parent.get(o)
-            found = [
-                (cfg, v)
-                for cfg, v in found
-                if self._fits_parent(o, cfg, edge, fused)
-            ]
+        if fused is None:
+            return found
+        edge = self.parent.get(o)
+        found = [x for x in found if self._fits_parent(o, x.cfg, edge, fused)]
+        up = fused[2]
+        if up == NOTHING:
+            return found
+        kept = []
+        for x in found:
+            terms = x.terms.plus(up)
+            value = self.priced(terms)
+            if value is not None:
+                kept.append(_Option(x.cfg, terms, value))
+        return kept
+
+    def _below(self, o: int, src: int, t: int, x: _Option) -> Label | None:
+        """The label x gives the exact edge from ``src`` (on tensor t):
+        fused on x's grid if t is ephemeral there."""
+        pos = list(dict.fromkeys(self.p.inputs[o])).index(t)
+        if x.cfg.ins[pos] is not State.EPH:
+            return None
+        return x.cfg.grid, x.cfg.many, x.terms.shared()
+
+    def _best(self, o: int, fused: Label | None) -> np.ndarray:
+        found = self.options(o, fused)
         if not found:
             return np.full(len(THETAS), np.inf)
-        total = np.stack([v for _, v in found])
+        total = np.stack([x.value for x in found])
         if fused is None:
             total += self._second_reader(o, found)
-        ins = list(dict.fromkeys(self.p.inputs[o]))
         for src, t in self.children.get(o, []):
-            pos = ins.index(t)
-            # A configuration with t ephemeral fuses the edge on its grid.
-            labels = [
-                (cfg.grid, cfg.many) if cfg.ins[pos] is State.EPH else None
-                for cfg, _ in found
-            ]
+            labels = [self._below(o, src, t, x) for x in found]
             below = {lab: self.best(src, lab) for lab in set(labels)}
             total += np.stack([below[lab] for lab in labels])
         result: np.ndarray = total.min(axis=0)
         return result
 
-    def _second_reader(
-        self, o: int, found: list[tuple[Config, np.ndarray]]
-    ) -> np.ndarray:
+    def _second_reader(self, o: int, found: list[_Option]) -> np.ndarray:
         """Extra cost of configurations that keep the exact edge's tensor
         ephemeral although its only reader's appearance does not: that
-        reader then has another appearance, at least its cheapest."""
+        reader then has another appearance in o's subgraph, charged to
+        nobody (docs/lower-bound.md, §5 and inequality (14))."""
         edge = self.parent.get(o)
         extra = np.zeros((len(found), len(THETAS)))
         if edge is None:
@@ -393,22 +554,58 @@ class TrafficBound:
         if self.p.consumers[t] != (c,):
             return extra
         pos = self.p.outputs[o].index(t)
-        cheapest = np.min(np.stack([v for _, v in self.costed(c)]), axis=0)
-        for i, (cfg, _) in enumerate(found):
-            if cfg.outs[pos] is State.EPH:
-                extra[i] = cheapest
+        for i, x in enumerate(found):
+            if x.cfg.outs[pos] is State.EPH:
+                label = (x.cfg.grid, x.cfg.many, x.terms.shared())
+                extra[i] = self._uncharged(c, t, label, CHAIN)
         return extra
 
-    def costed(self, o: int) -> list[tuple[Config, np.ndarray]]:
+    def _uncharged(
+        self, c: int, t: int, label: Label, depth: int
+    ) -> np.ndarray:
+        """Least cost of an appearance of c, charged to nobody, in a
+        subgraph where t is ephemeral with ``label``'s grid, k-steps and
+        ops below; and, ``depth`` steps up the exact edges, of the
+        appearances of c's only readers it forces in turn."""
+        key = (c, t, label, depth)
+        if key in self._up:
+            return self._up[key]
+        pos = list(dict.fromkeys(self.p.inputs[c])).index(t)
+        best = np.full(len(THETAS), np.inf)
+        for y in self.costed(c):
+            if y.cfg.ins[pos] is not State.EPH:
+                continue
+            if (y.cfg.grid, y.cfg.many) != label[:2]:
+                continue
+            terms = y.terms.plus(label[2])
+            value = self.priced(terms)
+            if value is None:
+                continue
+            edge = self.parent.get(c)
+            if depth > 0 and edge is not None:
+                d, u = edge
+                out = self.p.outputs[c].index(u)
+                if self.p.consumers[u] == (d,) and (
+                    y.cfg.outs[out] is State.EPH
+                ):
+                    up = (y.cfg.grid, y.cfg.many, terms.shared())
+                    value = value + self._uncharged(d, u, up, depth - 1)
+            best = np.minimum(best, value)
+        self._up[key] = best
+        return best
+
+    def costed(self, o: int) -> list[_Option]:
         """Every configuration of o some granularity makes valid, with
         its cost (computed once per op)."""
-        key = self._signature(o)
+        if o not in self._signatures:
+            self._signatures[o] = self._signature(o)
+        key = self._signatures[o]
         if key not in self._costed:
             found = []
             for cfg in self.configs(o):
-                value = self.cost(o, cfg)
-                if value is not None:
-                    found.append((cfg, value))
+                option = self.cost(o, cfg)
+                if option is not None:
+                    found.append(option)
             self._costed[key] = found
         return self._costed[key]
 
@@ -447,7 +644,7 @@ class TrafficBound:
         edge: tuple[int, int] | None,
         fused: Label,
     ) -> bool:
-        if edge is None or (cfg.grid, cfg.many) != fused:
+        if edge is None or (cfg.grid, cfg.many) != fused[:2]:
             return False
         c, t = edge
         p = self.p
@@ -461,20 +658,24 @@ class TrafficBound:
     def value(self) -> float:
         """The bound: the best theta of the forest's optimum."""
         p = self.p
+        # Consumers first, the labels each op will be asked for; then
+        # producers first, so that the recursion of best() stays one
+        # level deep on long chains.
+        asked: dict[int, set[Label]] = {}
+        for c in reversed(p.topological_order):
+            for lab in [None, *asked.get(c, ())]:
+                for x in self.options(c, lab):
+                    for src, t in self.children.get(c, []):
+                        below = self._below(c, src, t, x)
+                        if below is not None:
+                            asked.setdefault(src, set()).add(below)
         total = np.zeros(len(THETAS))
-        # Producers first, every label their consumer may ask for, so the
-        # recursion of best() stays one level deep on long chains.
         for o in p.topological_order:
-            edge = self.parent.get(o)
-            if edge is None:
-                total += self.best(o, None)
-                continue
-            c, t = edge
-            pos = list(dict.fromkeys(p.inputs[c])).index(t)
-            for cfg, _ in self.costed(c):
-                if cfg.ins[pos] is State.EPH:
-                    self.best(o, (cfg.grid, cfg.many))
-            self.best(o, None)
+            for lab in asked.get(o, ()):
+                self.best(o, lab)
+            value = self.best(o, None)
+            if o not in self.parent:
+                total += value
         total -= (1 - THETAS) * self._last_subgraph_saving()
         best = float(total.max())
         # Rounded down a little, so that float rounding never lifts it
