@@ -170,7 +170,8 @@ class _Option(NamedTuple):
 
     cfg: Config
     terms: Terms
-    value: np.ndarray
+    value: np.ndarray  # per theta, the least over tile counts
+    moved: np.ndarray  # least traffic per tile-count bucket (or inf)
 
 
 class _Grid:
@@ -210,6 +211,11 @@ class _Grid:
         )
 
 
+def _bucket(n: np.ndarray) -> np.ndarray:
+    """Bucket of each tile count: exact up to 64, then 16 per octave."""
+    return np.where(n <= 64, n, 64 + np.floor(16 * np.log2(n / 64)))
+
+
 def _classes(counts: np.ndarray) -> np.ndarray:
     """Start of each run of equal tile counts (side 1, 2, ...)."""
     return np.flatnonzero(np.r_[True, counts[1:] != counts[:-1]])
@@ -230,9 +236,10 @@ class _Cells:
         n = (nh * nw).ravel()
         order = np.argsort(n, kind="stable")
         self.n = n[order]
-        # Cells grouped by tile count: min traffic per count is enough,
-        # since compute depends on the count alone.
-        self.starts = _classes(self.n)
+        # Cells grouped into buckets of tile counts: the least traffic
+        # per bucket and its smallest count are enough (compute grows
+        # with the count), and ops of one subgraph share the bucket.
+        self.starts = _classes(_bucket(self.n))
         self.counts = self.n[self.starts]
 
         def flat(a: np.ndarray) -> np.ndarray:
@@ -422,26 +429,37 @@ class TrafficBound:
         return self._grids[shape]
 
     def cost(self, o: int, cfg: Config) -> _Option | None:
-        """Op o in ``cfg`` with its terms and, per theta of
-        :data:`THETAS`, the min over granularities of theta*compute +
-        (1-theta)*transfer; None if no granularity is valid."""
+        """Op o in ``cfg`` with its terms and costs; None if no
+        granularity is valid."""
         from mlsched.model.terms import op_terms
 
         terms = op_terms(self, o, cfg)
-        if terms is None:
-            return None
-        value = self.priced(terms)
-        return None if value is None else _Option(cfg, terms, value)
+        return None if terms is None else self.option(cfg, terms)
 
-    def priced(self, terms: Terms) -> np.ndarray | None:
-        """The cached cost per theta of ``terms``; None if no
-        granularity is valid."""
+    def option(self, cfg: Config, terms: Terms) -> _Option | None:
+        """``cfg`` costed with ``terms``; None if no granularity fits."""
         if terms not in self._terms_cache:
             self._terms_cache[terms] = self._evaluate(terms)
-        value = self._terms_cache[terms]
-        return None if not np.isfinite(value[0]) else value
+        moved = self._terms_cache[terms]
+        if not np.isfinite(moved).any():
+            return None
+        value: np.ndarray = self.table(terms, moved).min(axis=1)
+        return _Option(cfg, terms, value, moved)
+
+    def table(self, terms: Terms, moved: np.ndarray) -> np.ndarray:
+        """theta*compute + (1-theta)*transfer per theta (rows) and
+        tile-count bucket (columns): infinite where nothing fits."""
+        counts = self.grid(terms.grid).every.counts
+        ok = np.isfinite(moved)
+        transfer = np.where(ok, moved, 0.0) / self.p.slow_memory_bandwidth
+        values = np.outer(THETAS, terms.base * counts) + np.outer(
+            1 - THETAS, transfer
+        )
+        return np.where(ok, values, np.inf)
 
     def _evaluate(self, tm: Terms) -> np.ndarray:
+        """Least traffic (elements) per tile-count bucket over the
+        granularities whose working set fits; inf where none does."""
         grid = self.grid(tm.grid)
         plain = tm.w_min == tm.h_min == 1 and not (tm.w_eq or tm.m_x)
         g = grid.classes if plain else grid.every
@@ -466,18 +484,10 @@ class TrafficBound:
         ):
             if coef:
                 moved = moved + coef * arr
-        best = np.minimum.reduceat(np.where(ok, moved, np.inf), g.starts)
-        if not np.isfinite(best).any():
-            return np.full(len(THETAS), np.inf)
-        # Counts ascend, so a count whose traffic is not below every
-        # smaller count's is never the minimum at any theta.
-        before = np.r_[np.inf, np.minimum.accumulate(best)[:-1]]
-        keep = best < before
-        compute = tm.base * g.counts[keep]
-        transfer = (tm.m0 + best[keep]) / self.p.slow_memory_bandwidth
-        values = np.outer(THETAS, compute) + np.outer(1 - THETAS, transfer)
-        result: np.ndarray = values.min(axis=1)
-        return result
+        best: np.ndarray = np.minimum.reduceat(
+            np.where(ok, moved, np.inf), g.starts
+        )
+        return tm.m0 + best
 
     # Dynamic programme over the forest of exact edges --------------------
 
@@ -486,8 +496,9 @@ class TrafficBound:
 
         ``fused``: the exact edge to o's consumer is ephemeral in that
         consumer's appearance, on this grid, with this many k-steps and
-        these ops above (o's appearance is then that one); ``None``: no
-        constraint.
+        these ops above (o's appearance is then that one), and the cost
+        is per theta and tile-count bucket (rows, columns); ``None``: no
+        constraint, per theta.
         """
         key = (o, fused)
         if key not in self._f:
@@ -513,10 +524,9 @@ class TrafficBound:
             return found
         kept = []
         for x in found:
-            terms = x.terms.plus(up)
-            value = self.priced(terms)
-            if value is not None:
-                kept.append(_Option(x.cfg, terms, value))
+            option = self.option(x.cfg, x.terms.plus(up))
+            if option is not None:
+                kept.append(option)
         return kept
 
     def _below(self, o: int, src: int, t: int, x: _Option) -> Label | None:
@@ -529,17 +539,27 @@ class TrafficBound:
 
     def _best(self, o: int, fused: Label | None) -> np.ndarray:
         found = self.options(o, fused)
+        if fused is not None:
+            size = len(self.grid(fused[0]).every.counts)
+            result = np.full((len(THETAS), size), np.inf)
+            for x in found:
+                result = np.minimum(result, self._subtree(o, x))
+            return result
         if not found:
             return np.full(len(THETAS), np.inf)
-        total = np.stack([x.value for x in found])
-        if fused is None:
-            total += self._second_reader(o, found)
+        rows = np.stack([self._subtree(o, x).min(axis=1) for x in found])
+        total: np.ndarray = rows + self._second_reader(o, found)
+        return total.min(axis=0)
+
+    def _subtree(self, o: int, x: _Option) -> np.ndarray:
+        """Cost of o in x and of the best subtrees below, per theta and
+        tile-count bucket of x's grid (fused ops share the bucket)."""
+        total = self.table(x.terms, x.moved)
         for src, t in self.children.get(o, []):
-            labels = [self._below(o, src, t, x) for x in found]
-            below = {lab: self.best(src, lab) for lab in set(labels)}
-            total += np.stack([below[lab] for lab in labels])
-        result: np.ndarray = total.min(axis=0)
-        return result
+            label = self._below(o, src, t, x)
+            below = self.best(src, label)
+            total = total + (below if label is not None else below[:, None])
+        return total
 
     def _second_reader(self, o: int, found: list[_Option]) -> np.ndarray:
         """Extra cost of configurations that keep the exact edge's tensor
@@ -578,9 +598,10 @@ class TrafficBound:
             if (y.cfg.grid, y.cfg.many) != label[:2]:
                 continue
             terms = y.terms.plus(label[2])
-            value = self.priced(terms)
-            if value is None:
+            option = self.option(y.cfg, terms)
+            if option is None:
                 continue
+            value = option.value
             edge = self.parent.get(c)
             if depth > 0 and edge is not None:
                 d, u = edge
