@@ -184,9 +184,11 @@ def _matmul_terms(
         width=cfg.grid[0],
         height=cfg.grid[1],
         many=cfg.many,
-        wt_l=tb.weight.get((lhs, o), 0.0) if load_l else 0.0,
+        wt_l=_share(tb, o, cfg, lhs, chained) if load_l else 0.0,
         # One tensor on both sides: charge its LHS slices only.
-        wt_r=tb.weight.get((rhs, o), 0.0) if load_r and lhs != rhs else 0.0,
+        wt_r=(
+            _share(tb, o, cfg, rhs, chained) if load_r and lhs != rhs else 0.0
+        ),
         load_l=load_l,
         load_r=load_r,
     )
@@ -205,6 +207,34 @@ def _matmul_terms(
     return _terms(
         tb, o, cfg, acc, m_x, w_min, h_min, p.k_op[o] if middle else 0
     )
+
+
+def _share(tb: TrafficBound, o: int, cfg: Config, t: int, chained: bool) -> float:
+    """Share of MatMul o's least load of t charged to o.
+
+    With several k-steps the MatMuls of a subgraph are one standalone,
+    or one head and one tail (SPEC §4 item 7), and every MatMul charged
+    there has several k-steps too: a standalone is t's only MatMul
+    reader, a head or tail shares t at most with its partner
+    (docs/lower-bound.md, inequality (15)). With one k-step, the shares
+    of :mod:`mlsched.model.payers`.
+    """
+    p = tb.p
+    if not cfg.many:
+        return tb.weight.get((t, o), 0.0)
+    if chained:  # a tail: its partner made its ephemeral MatMul input
+        ins = list(dict.fromkeys(p.inputs[o]))
+        partners = {
+            p.producer[u]
+            for u, s in zip(ins, cfg.ins)
+            if s is State.EPH and u in p.producer
+        }
+    elif cfg.feed is not None:  # a head: its partner reads its output
+        partners = {c for u in p.outputs[o] for c in p.consumers[u]}
+    else:
+        return 1.0
+    shared = any(p.is_matmul[c] and t in p.inputs[c] for c in partners)
+    return 0.5 if shared else 1.0
 
 
 def _sliced(acc: _Acc, mm: _MatMul) -> None:

@@ -656,7 +656,20 @@ class TrafficBound:
                 for t in p.outputs[o]
             ),
             self.grids_below[o],
+            self._partners(o, ins),
         )
+
+    def _partners(self, o: int, ins: list[int]) -> tuple[bool, ...]:
+        """Which inputs of o a MatMul reader of o's outputs reads, and
+        which the producer of each input reads: what the load shares
+        of several k-steps depend on (see terms._share)."""
+        p = self.p
+        readers = {c for u in p.outputs[o] for c in p.consumers[u]}
+        flags = [any(t in p.inputs[c] for c in readers) for t in ins]
+        for u in ins:
+            src = p.producer.get(u)
+            flags += [src is not None and t in p.inputs[src] for t in ins]
+        return tuple(flags)
 
     def _fits_parent(
         self,
