@@ -57,6 +57,20 @@ class Shared:
     w_eq: int = 0
 
 
+    def meet(self, other: Shared) -> Shared:
+        """What both impose (componentwise the weaker)."""
+        return Shared(
+            ws0=min(self.ws0, other.ws0),
+            ws_h=min(self.ws_h, other.ws_h),
+            ws_w=min(self.ws_w, other.ws_w),
+            ws_hw=min(self.ws_hw, other.ws_hw),
+            planes=min(self.planes, other.planes),
+            w_min=min(self.w_min, other.w_min),
+            h_min=min(self.h_min, other.h_min),
+            w_eq=self.w_eq if self.w_eq == other.w_eq else 0,
+        )
+
+
 NOTHING = Shared()
 #: A fused edge's grid, "several k-steps" and what the ops above share.
 Label = tuple[Shape, bool, Shared]
@@ -263,6 +277,7 @@ class TrafficBound:
         self._up: dict[tuple[int, int, Label, int], np.ndarray] = {}
         self._options: dict[tuple[int, Label | None], list[_Option]] = {}
         self._signatures: dict[int, tuple[object, ...]] = {}
+        self._asked: dict[int, dict[tuple[Shape, bool], Shared]] = {}
 
     # Static structure --------------------------------------------------
 
@@ -543,20 +558,26 @@ class TrafficBound:
             size = len(self.grid(fused[0]).every.counts)
             result = np.full((len(THETAS), size), np.inf)
             for x in found:
-                result = np.minimum(result, self._subtree(o, x))
+                result = np.minimum(result, self._subtree(o, x, False))
             return result
         if not found:
             return np.full(len(THETAS), np.inf)
-        rows = np.stack([self._subtree(o, x).min(axis=1) for x in found])
+        rows = np.stack(
+            [self._subtree(o, x, True).min(axis=1) for x in found]
+        )
         total: np.ndarray = rows + self._second_reader(o, found)
         return total.min(axis=0)
 
-    def _subtree(self, o: int, x: _Option) -> np.ndarray:
+    def _subtree(self, o: int, x: _Option, free: bool) -> np.ndarray:
         """Cost of o in x and of the best subtrees below, per theta and
-        tile-count bucket of x's grid (fused ops share the bucket)."""
+        tile-count bucket of x's grid (fused ops share the bucket);
+        ``free``: o's own exact edge is not fused."""
         total = self.table(x.terms, x.moved)
         for src, t in self.children.get(o, []):
             label = self._below(o, src, t, x)
+            if label is not None:
+                merged = self._asked[src][(*label[:2], free)]
+                label = (*label[:2], merged)
             below = self.best(src, label)
             total = total + (below if label is not None else below[:, None])
         return total
@@ -695,18 +716,25 @@ class TrafficBound:
         # Consumers first, the labels each op will be asked for; then
         # producers first, so that the recursion of best() stays one
         # level deep on long chains.
-        asked: dict[int, set[Label]] = {}
+        # All the labels of one grid and k-step count are merged into
+        # what they all impose, so that an op has few labels.
+        asked = self._asked
         for c in reversed(p.topological_order):
-            for lab in [None, *asked.get(c, ())]:
+            mine = [(g, m, up) for (g, m, _), up in asked.get(c, {}).items()]
+            for lab in [None, *mine]:
                 for x in self.options(c, lab):
                     for src, t in self.children.get(c, []):
                         below = self._below(c, src, t, x)
-                        if below is not None:
-                            asked.setdefault(src, set()).add(below)
+                        if below is None:
+                            continue
+                        seen = asked.setdefault(src, {})
+                        key = (*below[:2], lab is None)
+                        up = seen.get(key)
+                        seen[key] = below[2] if up is None else up.meet(below[2])
         total = np.zeros(len(THETAS))
         for o in p.topological_order:
-            for lab in asked.get(o, ()):
-                self.best(o, lab)
+            for (grid, many, _), up in asked.get(o, {}).items():
+                self.best(o, (grid, many, up))
             value = self.best(o, None)
             if o not in self.parent:
                 total += value
