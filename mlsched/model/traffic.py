@@ -271,7 +271,9 @@ class TrafficBound:
         self.p = problem
         self.rules = rules
         self._grids: dict[Shape, _Grid] = {}
-        self._terms_cache: dict[Terms, np.ndarray] = {}
+        self._terms_cache: dict[
+            Terms, tuple[np.ndarray, np.ndarray | None]
+        ] = {}
         self._f: dict[tuple[int, Label | None], np.ndarray] = {}
         self._costed: dict[tuple[object, ...], list[_Option]] = {}
         self._up: dict[tuple[int, int, Label, int], np.ndarray] = {}
@@ -454,12 +456,13 @@ class TrafficBound:
     def option(self, cfg: Config, terms: Terms) -> _Option | None:
         """``cfg`` costed with ``terms``; None if no granularity fits."""
         if terms not in self._terms_cache:
-            self._terms_cache[terms] = self._evaluate(terms)
-        moved = self._terms_cache[terms]
-        if not np.isfinite(moved).any():
-            return None
-        value: np.ndarray = self.table(terms, moved).min(axis=1)
-        return _Option(cfg, terms, value, moved)
+            moved = self._evaluate(terms)
+            value = None
+            if np.isfinite(moved).any():
+                value = self.table(terms, moved).min(axis=1)
+            self._terms_cache[terms] = (moved, value)
+        moved, value = self._terms_cache[terms]
+        return None if value is None else _Option(cfg, terms, value, moved)
 
     def table(self, terms: Terms, moved: np.ndarray) -> np.ndarray:
         """theta*compute + (1-theta)*transfer per theta (rows) and
