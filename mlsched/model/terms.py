@@ -209,7 +209,9 @@ def _matmul_terms(
     )
 
 
-def _share(tb: TrafficBound, o: int, cfg: Config, t: int, chained: bool) -> float:
+def _share(
+    tb: TrafficBound, o: int, cfg: Config, t: int, chained: bool
+) -> float:
     """Share of MatMul o's least load of t charged to o.
 
     With several k-steps the MatMuls of a subgraph are one standalone,

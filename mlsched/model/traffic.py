@@ -56,7 +56,6 @@ class Shared:
     h_min: int = 1
     w_eq: int = 0
 
-
     def meet(self, other: Shared) -> Shared:
         """What both impose (componentwise the weaker)."""
         return Shared(
@@ -74,6 +73,7 @@ class Shared:
 NOTHING = Shared()
 #: A fused edge's grid, "several k-steps" and what the ops above share.
 Label = tuple[Shape, bool, Shared]
+Label2 = tuple[Shape, bool]  # a label's grid and "several k-steps"
 
 
 class State(Enum):
@@ -279,7 +279,9 @@ class TrafficBound:
         self._up: dict[tuple[int, int, Label, int], np.ndarray] = {}
         self._options: dict[tuple[int, Label | None], list[_Option]] = {}
         self._signatures: dict[int, tuple[object, ...]] = {}
-        self._asked: dict[int, dict[tuple[Shape, bool], Shared]] = {}
+        self._asked: dict[int, dict[tuple[Shape, bool, bool], Shared]] = {}
+        self._readers: dict[tuple[int, int, Label2], list[_Option]] = {}
+        self._tables: dict[Terms, np.ndarray] = {}
 
     # Static structure --------------------------------------------------
 
@@ -565,17 +567,18 @@ class TrafficBound:
             return result
         if not found:
             return np.full(len(THETAS), np.inf)
-        rows = np.stack(
-            [self._subtree(o, x, True).min(axis=1) for x in found]
-        )
-        total: np.ndarray = rows + self._second_reader(o, found)
-        return total.min(axis=0)
+        rows = np.stack([self._subtree(o, x, True).min(axis=1) for x in found])
+        total = rows + self._second_reader(o, found)
+        least: np.ndarray = total.min(axis=0)
+        return least
 
     def _subtree(self, o: int, x: _Option, free: bool) -> np.ndarray:
         """Cost of o in x and of the best subtrees below, per theta and
         tile-count bucket of x's grid (fused ops share the bucket);
         ``free``: o's own exact edge is not fused."""
-        total = self.table(x.terms, x.moved)
+        if x.terms not in self._tables:
+            self._tables[x.terms] = self.table(x.terms, x.moved)
+        total = self._tables[x.terms]
         for src, t in self.children.get(o, []):
             label = self._below(o, src, t, x)
             if label is not None:
@@ -609,18 +612,14 @@ class TrafficBound:
     ) -> np.ndarray:
         """Least cost of an appearance of c, charged to nobody, in a
         subgraph where t is ephemeral with ``label``'s grid, k-steps and
-        ops below; and, ``depth`` steps up the exact edges, of the
-        appearances of c's only readers it forces in turn."""
+        op below; and, ``depth`` steps up the exact edges, of the
+        appearances of c's only readers it forces in turn (each beside
+        that op's working-set terms)."""
         key = (c, t, label, depth)
         if key in self._up:
             return self._up[key]
-        pos = list(dict.fromkeys(self.p.inputs[c])).index(t)
         best = np.full(len(THETAS), np.inf)
-        for y in self.costed(c):
-            if y.cfg.ins[pos] is not State.EPH:
-                continue
-            if (y.cfg.grid, y.cfg.many) != label[:2]:
-                continue
+        for y in self._reading(c, t, label[:2]):
             terms = y.terms.plus(label[2])
             option = self.option(y.cfg, terms)
             if option is None:
@@ -633,11 +632,26 @@ class TrafficBound:
                 if self.p.consumers[u] == (d,) and (
                     y.cfg.outs[out] is State.EPH
                 ):
-                    up = (y.cfg.grid, y.cfg.many, terms.shared())
-                    value = value + self._uncharged(d, u, up, depth - 1)
+                    # o's terms only: c's would make a label per
+                    # configuration of c, and dropping them is safe.
+                    value = value + self._uncharged(d, u, label, depth - 1)
             best = np.minimum(best, value)
         self._up[key] = best
         return best
+
+    def _reading(self, c: int, t: int, where: Label2) -> list[_Option]:
+        """c's configurations reading t ephemerally on that grid and
+        k-step count."""
+        key = (c, t, where)
+        if key not in self._readers:
+            pos = list(dict.fromkeys(self.p.inputs[c])).index(t)
+            self._readers[key] = [
+                y
+                for y in self.costed(c)
+                if y.cfg.ins[pos] is State.EPH
+                and (y.cfg.grid, y.cfg.many) == where
+            ]
+        return self._readers[key]
 
     def costed(self, o: int) -> list[_Option]:
         """Every configuration of o some granularity makes valid, with
@@ -733,7 +747,9 @@ class TrafficBound:
                         seen = asked.setdefault(src, {})
                         key = (*below[:2], lab is None)
                         up = seen.get(key)
-                        seen[key] = below[2] if up is None else up.meet(below[2])
+                        seen[key] = (
+                            below[2] if up is None else up.meet(below[2])
+                        )
         total = np.zeros(len(THETAS))
         for o in p.topological_order:
             for (grid, many, _), up in asked.get(o, {}).items():

@@ -14,7 +14,7 @@ from generators import hand_problem
 
 from mlsched import evaluate, load_problem
 from mlsched.model.bounds import lower_bound
-from mlsched.model.traffic import TrafficBound, traffic_bound
+from mlsched.model.traffic import State, TrafficBound, traffic_bound
 
 
 def schedule(
@@ -147,3 +147,85 @@ def test_theta_combination_reaches_a_compute_bound_optimum() -> None:
     p = load_problem("example3")
     for rules in ("strict", "contest"):
         assert traffic_bound(p, rules) == pytest.approx(4500.0, rel=1e-9)
+
+
+# Pointwise 0: T0 (128x512) -> T1 (128x512), cost 10000; MatMul 1:
+# T1 @ T2 (512x128) -> T3 (128x128), K = 512, cost 10000; capacity 90000.
+FUSED = hand_problem(
+    [(128, 512), (128, 512), (512, 128), (128, 128)],
+    [("Pointwise", [0], 1, 10000), ("MatMul", [1, 2], 3, 10000)],
+    capacity=90_000,
+)
+# FUSED with a second Pointwise op (cost 10000) between the two.
+LONGER = hand_problem(
+    [(128, 512), (128, 512), (128, 512), (512, 128), (128, 128)],
+    [
+        ("Pointwise", [0], 1, 10000),
+        ("Pointwise", [1], 2, 10000),
+        ("MatMul", [2, 3], 4, 10000),
+    ],
+    capacity=90_000,
+)
+
+
+def test_fused_ops_share_working_set_and_tile_count() -> None:
+    """Tests inequalities (13) and (16) on FUSED in contest.
+
+    Apart, op 0 alone runs T1's 4 native tiles: compute 40000 already.
+    Fused on T3's one 128x128 grid (one k-step: k = 512; several would
+    need w >= 512), the working set is T0's slice h*w, T2's 512*w and
+    T3's h*w: 98304 > 90000 at 128x128, so the subgraph has at least 2
+    tiles and each op computes twice: 40000, reached at [64, 128, 512].
+    So the optimum is 40000. Without (13) op 0 fits one tile on its own
+    terms; without (16) op 1 does: each would make the bound smaller.
+    """
+    p = load_problem(FUSED)
+    assert lower_bound(p, "contest") == pytest.approx(40000.0, rel=1e-9)
+    ev = evaluate(p, schedule([[0, 1]], [[64, 128, 512]]), "contest")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(40000.0, rel=1e-9)
+
+
+def test_uncharged_appearances_follow_the_chain_up() -> None:
+    """Tests inequality (14) on LONGER in contest: op 0 with T1
+    ephemeral on T4's 128x128 grid, one k-step, while its only reader's
+    charged appearance loads T1. That subgraph then holds another
+    appearance of op 1, which with T2 ephemeral holds one of op 2.
+
+    At theta = 1: op 1's appearance alone fits one tile (compute
+    10000); op 2's working set there is T0's h*w (op 0), T3's 512*w
+    and T4's h*w: 98304 > 90000 at 128x128, so 2 tiles: 20000. Up one
+    edge the charge is 10000, up two 30000.
+    """
+    tb = TrafficBound(load_problem(LONGER), "contest")
+    (x,) = [
+        x
+        for x in tb.costed(0)
+        if x.cfg.outs[0] is State.EPH
+        and x.cfg.grid == (128, 128)
+        and not x.cfg.many
+    ]
+    label = (x.cfg.grid, x.cfg.many, x.terms.shared())
+    assert tb._uncharged(1, 1, label, 0)[-1] == pytest.approx(10000.0)
+    assert tb._uncharged(1, 1, label, 1)[-1] == pytest.approx(30000.0)
+
+
+def test_several_k_steps_standalone_pays_shared_input_in_full() -> None:
+    """Tests inequality (15) on SHARED (costs 5000, capacity 50000) in
+    contest. With one reader charged all of T2 and the other none, the
+    bound is the compute, 2 x 5000 = 10000 (theta = 1). With several
+    k-steps each MatMul is its subgraph's only one and pays T2 in full;
+    one k-step needs h*256 + 256*w + h*w <= 50000, at least 4 tiles
+    (20000 compute), so the bound rises above 10000. [0], [1] at
+    [128, 128, 64], each keeping its output, take 13107.2.
+    """
+    p = load_problem(
+        {**SHARED, "base_costs": [5000, 5000], "fast_memory_capacity": 50_000}
+    )
+    tb = TrafficBound(p, "contest")
+    many = [x for x in tb.costed(1) if x.cfg.many]
+    assert many and all(x.terms.m_nh > 0 for x in many)  # T2 charged
+    sol = schedule([[0], [1]], [[128, 128, 64]] * 2, [[3], [4]])
+    ev = evaluate(p, sol, "contest")
+    assert ev.valid, ev.message
+    assert 10000.0 < lower_bound(p, "contest") <= ev.total_latency
