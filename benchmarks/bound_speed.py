@@ -2,8 +2,9 @@
 
     python benchmarks/bound_speed.py [--ops 1000]
 
-One line per generator family and profile: ops, bound, seconds (one run;
-the machine is shared, so read the seconds as indicative).
+One line per generator family and profile: ops, bound, seconds (one run,
+CPU time of this process: on a shared machine wall time mostly measures
+the other processes; still read the seconds as indicative).
 """
 
 from __future__ import annotations

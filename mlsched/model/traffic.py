@@ -598,7 +598,7 @@ class TrafficBound:
         if edge is None:
             return extra
         c, t = edge
-        if self.p.consumers[t] != (c,):
+        if not self._sole(o, c, t):
             return extra
         pos = self.p.outputs[o].index(t)
         for i, x in enumerate(found):
@@ -629,15 +629,19 @@ class TrafficBound:
             if depth > 0 and edge is not None:
                 d, u = edge
                 out = self.p.outputs[c].index(u)
-                if self.p.consumers[u] == (d,) and (
-                    y.cfg.outs[out] is State.EPH
-                ):
+                if self._sole(c, d, u) and y.cfg.outs[out] is State.EPH:
                     # o's terms only: c's would make a label per
                     # configuration of c, and dropping them is safe.
                     value = value + self._uncharged(d, u, label, depth - 1)
             best = np.minimum(best, value)
         self._up[key] = best
         return best
+
+    def _sole(self, o: int, c: int, t: int) -> bool:
+        """Whether c is t's only reader and o c's only exact child: then
+        an appearance of c that reads t ephemerally beside o, and is not
+        A(c), is charged by o's rule alone (no other op's)."""
+        return self.p.consumers[t] == (c,) and self.children[c] == [(o, t)]
 
     def _reading(self, c: int, t: int, where: Label2) -> list[_Option]:
         """c's configurations reading t ephemerally on that grid and
