@@ -211,7 +211,6 @@ class _Grid:
             * np.maximum(full_cols - 1, 0)
             * np.minimum(self.h, self.w),
         )
-        self.every = _Cells(self.w, self.h, self.nw, self.nh, self.x)
         # One granularity per (nw, nh) class: the smallest w and h (the
         # working set grows with w and h; used when traffic has no X).
         cols = _classes(self.nw[0])
@@ -223,6 +222,11 @@ class _Grid:
             self.nh[rows],
             self.x[rows][:, cols],
         )
+
+    @cached_property
+    def every(self) -> _Cells:
+        """Every granularity (for traffic with X, or tile-size rules)."""
+        return _Cells(self.w, self.h, self.nw, self.nh, self.x)
 
 
 def _bucket(n: np.ndarray) -> np.ndarray:
@@ -469,7 +473,8 @@ class TrafficBound:
     def table(self, terms: Terms, moved: np.ndarray) -> np.ndarray:
         """theta*compute + (1-theta)*transfer per theta (rows) and
         tile-count bucket (columns): infinite where nothing fits."""
-        counts = self.grid(terms.grid).every.counts
+        # Both cell sets have the same tile counts, hence buckets.
+        counts = self.grid(terms.grid).classes.counts
         ok = np.isfinite(moved)
         transfer = np.where(ok, moved, 0.0) / self.p.slow_memory_bandwidth
         values = np.outer(THETAS, terms.base * counts) + np.outer(
@@ -560,7 +565,7 @@ class TrafficBound:
     def _best(self, o: int, fused: Label | None) -> np.ndarray:
         found = self.options(o, fused)
         if fused is not None:
-            size = len(self.grid(fused[0]).every.counts)
+            size = len(self.grid(fused[0]).classes.counts)
             result = np.full((len(THETAS), size), np.inf)
             for x in found:
                 result = np.minimum(result, self._subtree(o, x, False))
