@@ -29,8 +29,9 @@ logger = logging.getLogger(__name__)
 # over benchmarks and generated graphs of 30-110 ops; the fit is good to
 # a factor of 1.5) and then multiplied by 4: a deterministic solve
 # reaches its virtual deadline after about a quarter of its budget in
-# real time on that machine, and still before the hard stop with five
-# processes sharing its two cores.
+# real time on that machine, and mostly before the hard stop with its
+# two cores four times oversubscribed (not always with limits of a few
+# seconds on graphs of 60+ ops: the lower bound is not counted).
 #: Virtual seconds per counted step (one deadline check).
 STEP_SECONDS = 8e-5
 #: Virtual seconds per costing unit: an op costed at one granularity
