@@ -216,8 +216,17 @@ def test_several_k_steps_standalone_pays_shared_input_in_full() -> None:
     bound is the compute, 2 x 5000 = 10000 (theta = 1). With several
     k-steps each MatMul is its subgraph's only one and pays T2 in full;
     one k-step needs h*256 + 256*w + h*w <= 50000, at least 4 tiles
-    (20000 compute), so the bound rises above 10000. [0], [1] at
-    [128, 128, 64], each keeping its output, take 13107.2.
+    (20000 compute), so the bound rises above 10000.
+
+    The optimum is 13107.2. Fused, the two MatMuls need one k-step (at
+    most one standalone with several), so 2*h*256 + 2*256*w + 2*h*w <=
+    50000: h = w = 32 at best, 16 tiles, compute 160000. Apart, one
+    tile at [128, 128, 256] needs 81920 > 50000 and two or more tiles
+    cost 2 x 5000 compute or more with one k-step, so each MatMul runs
+    one tile with several k-steps: it loads all of its LHS (32768) and
+    T2 (32768), 6553.6 >= 5000, whatever k. Keeping T3 into the next
+    subgraph and T4 at the end stores nothing (contest), so [0], [1] at
+    [128, 128, 64] with those retentions reach 2 x 6553.6 = 13107.2.
     """
     p = load_problem(
         {**SHARED, "base_costs": [5000, 5000], "fast_memory_capacity": 50_000}
@@ -228,4 +237,5 @@ def test_several_k_steps_standalone_pays_shared_input_in_full() -> None:
     sol = schedule([[0], [1]], [[128, 128, 64]] * 2, [[3], [4]])
     ev = evaluate(p, sol, "contest")
     assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(13107.2, rel=1e-9)
     assert 10000.0 < lower_bound(p, "contest") <= ev.total_latency
