@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 from mlsched.model import (
@@ -93,23 +93,49 @@ def count_side(extent: int, side: int) -> int:
     return -(-extent // -(-extent // side))
 
 
+@dataclass(frozen=True)
+class WorkingSetPlane:
+    """The working set (SPEC §6) at one k as ``a + b w + c h + d w h``:
+    affine in each spatial side with the other fixed, so four values
+    give it exactly and the largest fitting side solves directly."""
+
+    a: int
+    b: int
+    c: int
+    d: int
+
+    @classmethod
+    def of(cls, view: SubgraphView, k: int) -> WorkingSetPlane:
+        """The plane of ``view`` at reduction step ``k``."""
+        f11 = view.working_set(Grain(1, 1, k))
+        f21 = view.working_set(Grain(2, 1, k))
+        f12 = view.working_set(Grain(1, 2, k))
+        d = view.working_set(Grain(2, 2, k)) - f21 - f12 + f11
+        b, c = f21 - f11 - d, f12 - f11 - d
+        return cls(f11 - b - c - d, b, c, d)
+
+    def largest(self, axis: str, other: int, cap: int, capacity: int) -> int:
+        """The largest ``w`` (``axis="w"``, ``h = other``) or ``h`` (``w =
+        other``) up to ``cap`` that fits ``capacity``; 0 if 1 does not."""
+        fixed, per = (self.c, self.b) if axis == "w" else (self.b, self.c)
+        base = self.a + fixed * other
+        slope = per + self.d * other
+        if base + slope > capacity:
+            return 0
+        if slope <= 0:
+            return cap
+        return min(cap, (capacity - base) // slope)
+
+
 def fitting_side(
     view: SubgraphView, grain: Grain, axis: str, cap: int, capacity: int
 ) -> int:
     """The largest ``w`` (``axis="w"``) or ``h`` up to ``cap`` at which
-    ``grain`` with that side fits ``capacity``; 0 when even 1 does not.
-
-    The working set (SPEC §6) is affine in each spatial side with the
-    others fixed, so its values at sides 1 and 2 solve for the largest
-    fitting side directly.
-    """
-    at_one = view.working_set(replace(grain, **{axis: 1}))
-    if at_one > capacity:
-        return 0
-    slope = view.working_set(replace(grain, **{axis: 2})) - at_one
-    if slope <= 0:
-        return cap
-    return min(cap, 1 + (capacity - at_one) // slope)
+    ``grain`` with that side fits ``capacity``; 0 when even 1 does not
+    (see :class:`WorkingSetPlane`)."""
+    other = grain.h if axis == "w" else grain.w
+    plane = WorkingSetPlane.of(view, grain.k)
+    return plane.largest(axis, other, cap, capacity)
 
 
 def fitting_k(
@@ -356,12 +382,13 @@ class GranularityOptimizer:
         pairs = {(w, h) for w in ws for h in hs}
         capacity = p.fast_memory_capacity
         for k in {k_values[0], k_values[-1]}:
+            plane = WorkingSetPlane.of(view, k)
             for h in hs:
-                w = fitting_side(view, Grain(1, h, k), "w", w_cap, capacity)
+                w = plane.largest("w", h, w_cap, capacity)
                 if w:
                     pairs.add((count_side(width, w), h))
             for w in ws:
-                h = fitting_side(view, Grain(w, 1, k), "h", h_cap, capacity)
+                h = plane.largest("h", w, h_cap, capacity)
                 if h:
                     pairs.add((w, count_side(height, h)))
         shapes = [

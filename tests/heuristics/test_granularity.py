@@ -543,7 +543,7 @@ def test_non_power_width_with_column_order_wins(
         for order in TRAVERSALS
     )
     assert powers > 20660.4 + 1.0
-    monkeypatch.setattr(granularity, "fitting_side", lambda *_: 0)
+    monkeypatch.setattr(granularity.WorkingSetPlane, "largest", lambda *_: 0)
     missed = GranularityOptimizer(problem, "strict").best([0])
     assert missed is not None
     assert missed.latency > 20660.4 + 1.0
