@@ -441,19 +441,18 @@ class ListScheduler:
     def _retainable(
         self, prev: Sequence[int], nxt: Sequence[int]
     ) -> list[int]:
-        """Tensors ``prev`` could keep for ``nxt``: all readers in ``nxt``
-        (strict), or some (contest).
+        """Tensors ``prev`` could keep for ``nxt``: all readers in ``nxt``.
 
         The strict rules forbid retaining a graph output and passing a
         tensor through; a retained tensor is never written back, so no
         later subgraph may need it. The contest rules do not check that
-        a later reader's input is in slow memory (SPEC §8 item 5 is
-        strict only), so there any reader in ``nxt`` will do.
+        (SPEC §8 item 5 is strict only), but a later reader would load a
+        tensor slow memory never received: mlsched's schedules keep to
+        the data flow in both profiles.
         """
         p = self.problem
         inside = set(prev)
         readers = set(nxt)
-        needs = all if self.rules == "strict" else any
         out = []
         for o in prev:
             for t in p.outputs[o]:
@@ -461,7 +460,7 @@ class ListScheduler:
                 if (
                     cons
                     and not any(c in inside for c in cons)
-                    and needs(c in readers for c in cons)
+                    and all(c in readers for c in cons)
                     and p.sizes[t] < p.fast_memory_capacity
                 ):
                     out.append(t)

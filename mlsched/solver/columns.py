@@ -60,7 +60,7 @@ class ColumnGenerator:
     from every op along producer-consumer and shared-input links, keeping
     per size the ones that save the most over their single ops. Contexts
     add one retained tensor in, out, or both, where the tensor's producer
-    and all its readers (some, in the contest profile) fit in two regions.
+    and all its readers fit in two regions.
 
     Parameters
     ----------
@@ -217,9 +217,8 @@ class ColumnGenerator:
         for ops in regions:
             self._add(out, ops, none, none)
         # Retention candidates: tensor t with its producer in one region and
-        # all its readers in another (strict), or some of them (contest,
-        # where later readers load it unchecked; SPEC §8 item 5).
-        needs = all if self.optimizer.rules == "strict" else any
+        # all its readers in another (in both profiles: a later reader
+        # would load a tensor that was never written back).
         holds_all: dict[int, list[tuple[int, ...]]] = {}
         makes: dict[int, list[tuple[int, ...]]] = {}
         for ops in regions:
@@ -238,7 +237,7 @@ class ColumnGenerator:
                 src = p.producer.get(t)
                 if src is None or src in opset:
                     continue
-                if needs(c in opset for c in p.consumers[t]):
+                if all(c in opset for c in p.consumers[t]):
                     holds_all.setdefault(t, []).append(ops)
         tensors = [t for t in makes if t in holds_all]
         r_of: dict[tuple[int, ...], list[int]] = {}

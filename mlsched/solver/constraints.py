@@ -99,9 +99,9 @@ def add_adjacency(
     v: Variables,
 ) -> None:
     """A selected taker of a retained tensor sits one position after the
-    tensor's producer: it is the next subgraph. (Under the strict rules
-    the taker holds every reader; under the contest rules later readers
-    may load the tensor, SPEC §8 item 5, and only precedence binds them.)
+    tensor's producer: it is the next subgraph. (mlsched's own takers
+    hold every reader; a given schedule's need not under the contest
+    rules, SPEC §8 item 5, and then only precedence binds the others.)
     """
     for c, col in enumerate(columns):
         for t in col.retain_in:

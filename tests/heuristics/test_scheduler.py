@@ -285,6 +285,22 @@ def test_fuse_order_retain_structure(seed: int, relative: bool) -> None:
     assert math.isclose(scheduler.cost(steps), ev.total_latency, rel_tol=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(0, 300, 5))
+def test_contest_retention_keeps_to_the_data_flow(seed: int) -> None:
+    """Tests that under the contest rules, which do not check it (SPEC §8
+    item 5 is strict only), the list scheduler still retains a tensor
+    only into a step that holds all its readers: a later reader would
+    load a tensor slow memory never received.
+    """
+    problem = load_problem(random_problem(random.Random(seed)))
+    scheduler = ListScheduler(problem, "contest")
+    steps = scheduler.retain(scheduler.order(scheduler.fuse(False)))
+    for i, step in enumerate(steps):
+        for t in step.retain:
+            readers = set(problem.consumers[t])
+            assert readers <= set(steps[i + 1].ops), (i, t)
+
+
 @pytest.mark.parametrize("rules", RULES)
 @pytest.mark.parametrize("path", REGRESSIONS, ids=lambda p: p.stem)
 def test_regressions(path: Path, rules: str) -> None:
