@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
 from mlsched.model import (
     TRAVERSALS,
@@ -153,6 +154,43 @@ def fitting_k(
     return lo
 
 
+Terms = tuple[tuple[tuple[int, int, int], ...], ...]
+
+
+@dataclass(frozen=True)
+class _Search:
+    """What every tile shape costed for one subgraph shares."""
+
+    view: SubgraphView
+    #: Candidate k, descending.
+    k_values: Sequence[int]
+    #: The powers of two and halvings of the largest k, descending.
+    coarse_k: Sequence[int]
+    #: Every tile pays the full base cost of every op.
+    compute_per_tile: float
+    capacity: int
+    bandwidth: float
+    #: Traffic terms with and without reuse across tiles (a single or
+    #: several k-steps); see :func:`_traffic_floor`.
+    reuse: tuple[Terms, int]
+    no_reuse: tuple[Terms, int]
+
+    def floor(self, single: bool, tiles_w: int, tiles_h: int) -> float:
+        """The latency floor of a ``tiles_w x tiles_h`` grid from the
+        traffic alone; ``single``: one k-step, so reuse is allowed."""
+        terms = self.reuse if single else self.no_reuse
+        return _traffic_floor(terms, tiles_w, tiles_h) / self.bandwidth
+
+
+class _KWalks(NamedTuple):
+    """The k search's result for one tile shape."""
+
+    #: Lists of k to try in turn, each down from its largest value.
+    walks: list[list[int]]
+    #: Whether the largest fitting k runs a single k-step.
+    single: bool
+
+
 class GranularityOptimizer:
     """Finds the cheapest valid ``[w, h, k]`` and traversal of a subgraph.
 
@@ -261,104 +299,126 @@ class GranularityOptimizer:
         whether that settles it: True unless no such tile fit the working
         set (then smaller tiles may)."""
         self.searches += 1
+        search = self._prepare(view)
+        if search is None:
+            return None, True
+        width, height = view.grid_shape
+        shapes = self._shapes(view, search.k_values, around, min_side)
+        costed: list[Choice] = []
+        fits = False
+        best = float("inf")
+        for w, h in shapes:
+            tiles_w, tiles_h = -(-width // w), -(-height // h)
+            if tiles_w * tiles_h * search.compute_per_tile >= best:
+                break
+            # Cheap skips first: a traffic floor that allows reuse, then
+            # the smallest working set of the shape.
+            if search.floor(True, tiles_w, tiles_h) >= best:
+                continue
+            smallest = Grain(w, h, search.k_values[-1])
+            if view.working_set(smallest) > search.capacity:
+                continue
+            fits = True
+            ks = self._k_walks(search, w, h)
+            if search.floor(ks.single, tiles_w, tiles_h) >= best:
+                continue
+            choice = self._cost_shape(search, w, h, ks.walks)
+            if choice is not None:
+                costed.append(choice)
+                best = min(best, choice.latency)
+        if not costed:
+            return None, fits
+        return min(costed, key=partial(_rank, view)), True
+
+    def _prepare(self, view: SubgraphView) -> _Search | None:
+        """What every tile shape of ``view``'s search shares, or None when
+        no granularity can make the subgraph valid."""
         if view.shape_violation() is not None:
-            return None, True
+            return None
         if self.rules == "strict" and not view.connected():
-            return None, True
+            return None
         p = self.problem
         k_values = self._k_values(view)
         always, _, multi, _ = view._fusion_facts
         if always is not None or (
             multi is not None and view.num_k_steps(k_values[0]) > 1
         ):
-            return None, True
-        width, height = view.grid_shape
-        shapes = self._shapes(view, k_values, around, min_side)
-        compute_per_tile = sum(p.base_costs[o] for o in view.ops)
-        capacity = p.fast_memory_capacity
-        smallest_k = k_values[-1]
-        coarse_k = halvings(k_values[0])
-        costed: list[Choice] = []
-        fits = False
-        reuse = _traffic_terms(view, True)
-        no_reuse = _traffic_terms(view, False)
-        best = float("inf")
-        bandwidth = p.slow_memory_bandwidth
-        for w, h in shapes:
-            tiles_w, tiles_h = -(-width // w), -(-height // h)
-            tiles = tiles_w * tiles_h
-            if tiles * compute_per_tile >= best:
-                break
-            # Cheap skips first: a traffic floor that allows reuse, then
-            # the smallest working set of the shape.
-            if _traffic_floor(reuse, tiles_w, tiles_h) / bandwidth >= best:
-                continue
-            if view.working_set(Grain(w, h, smallest_k)) > capacity:
-                continue
-            fits = True
-            # The working set grows with k: bisect for the largest k that
-            # fits, then walk down to the first valid ones.
-            lo, hi = 0, len(k_values) - 1
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if view.working_set(Grain(w, h, k_values[mid])) <= capacity:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            # The largest fitting k, and the even split with its k-step
-            # count, may lie between two listed values.
-            k_fit = fitting_k(
-                view,
-                w,
-                h,
-                k_values[lo],
-                k_values[lo - 1] - 1 if lo else k_values[0],
-                capacity,
-            )
-            single = view.num_k_steps(k_fit) == 1
-            floor = (
-                _traffic_floor(reuse if single else no_reuse, tiles_w, tiles_h)
-                / bandwidth
-            )
-            if floor >= best:
-                continue
-            # Fine k lists also try the powers of two below the largest
-            # fitting k: a k that splits K evenly often wins.
-            even = count_side(max(view.k_slicing, 1), k_fit)
-            extra = sorted({k_fit, even} - {k_values[lo]}, reverse=True)
-            walks = [extra, k_values[lo:]]
-            if self.fine:
-                walks.append([k for k in coarse_k if k <= k_values[lo]])
-            # Choose k by raster cost, then the traversal for that k.
-            rasters: list[Choice] = []
-            for walk in walks:
-                found = 0
-                for k in walk[: self.k_tries + 6]:
-                    grain = Grain(w, h, k)
-                    if subgraph_violation(view, grain, self.rules) is not None:
-                        continue
-                    cost = view_cost(view, grain, "raster")
-                    rasters.append(Choice(grain, "raster", cost))
-                    found += 1
-                    if found >= self.k_tries:
-                        break
-            if rasters:
-                # Fewer k-steps first: only a single one lets the
-                # traversal reuse operands across tiles.
-                top = min(
-                    rasters,
-                    key=lambda c: (
-                        round(c.latency, 6),
-                        view.num_k_steps(c.grain.k),
-                        view.working_set(c.grain),
-                    ),
-                )
-                choice = self._best_traversal(view, top)
-                costed.append(choice)
-                best = min(best, choice.latency)
-        if not costed:
-            return None, fits
-        return min(costed, key=partial(_rank, view)), True
+            return None
+        return _Search(
+            view=view,
+            k_values=k_values,
+            coarse_k=halvings(k_values[0]),
+            compute_per_tile=sum(p.base_costs[o] for o in view.ops),
+            capacity=p.fast_memory_capacity,
+            bandwidth=p.slow_memory_bandwidth,
+            reuse=_traffic_terms(view, True),
+            no_reuse=_traffic_terms(view, False),
+        )
+
+    def _k_walks(self, search: _Search, w: int, h: int) -> _KWalks:
+        """The k values to cost for tile shape ``w x h``, given that the
+        smallest listed k fits."""
+        view, k_values = search.view, search.k_values
+        # The working set grows with k: bisect for the largest k that
+        # fits, then walk down to the first valid ones.
+        lo, hi = 0, len(k_values) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if view.working_set(Grain(w, h, k_values[mid])) <= search.capacity:
+                hi = mid
+            else:
+                lo = mid + 1
+        # The largest fitting k, and the even split with its k-step
+        # count, may lie between two listed values.
+        k_fit = fitting_k(
+            view,
+            w,
+            h,
+            k_values[lo],
+            k_values[lo - 1] - 1 if lo else k_values[0],
+            search.capacity,
+        )
+        even = count_side(max(view.k_slicing, 1), k_fit)
+        extra = sorted({k_fit, even} - {k_values[lo]}, reverse=True)
+        walks = [extra, list(k_values[lo:])]
+        # Fine k lists also try the powers of two below the largest
+        # fitting k: a k that splits K evenly often wins.
+        if self.fine:
+            walks.append([k for k in search.coarse_k if k <= k_values[lo]])
+        return _KWalks(walks, view.num_k_steps(k_fit) == 1)
+
+    def _cost_shape(
+        self, search: _Search, w: int, h: int, walks: Sequence[Sequence[int]]
+    ) -> Choice | None:
+        """The best choice of tile shape ``w x h`` over the k ``walks``,
+        or None when no k is valid: k by raster cost, then the traversal
+        for that k."""
+        view = search.view
+        rasters: list[Choice] = []
+        for walk in walks:
+            found = 0
+            for k in walk[: self.k_tries + 6]:
+                grain = Grain(w, h, k)
+                if subgraph_violation(view, grain, self.rules) is not None:
+                    continue
+                cost = view_cost(view, grain, "raster")
+                rasters.append(Choice(grain, "raster", cost))
+                found += 1
+                if found >= self.k_tries:
+                    break
+        if not rasters:
+            return None
+        # Fewer k-steps first: only a single one lets the traversal
+        # reuse operands across tiles.
+        top = min(
+            rasters,
+            key=lambda c: (
+                round(c.latency, 6),
+                view.num_k_steps(c.grain.k),
+                view.working_set(c.grain),
+            ),
+        )
+        return self._best_traversal(view, top)
 
     def _shapes(
         self,
@@ -437,9 +497,6 @@ def _rank(view: SubgraphView, choice: Choice) -> tuple[float, int]:
     (k = 131 and k = 128 both cut K = 512 into 4 steps), the smaller one
     leaves room to retain a tensor."""
     return round(choice.latency, 6), view.working_set(choice.grain)
-
-
-Terms = tuple[tuple[tuple[int, int, int], ...], ...]
 
 
 def _traffic_terms(view: SubgraphView, single: bool) -> tuple[Terms, int]:
