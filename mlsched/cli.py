@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 import mlsched
 from mlsched.importer import command as import_command
@@ -52,6 +52,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+#: What ``add_subparsers`` returns: each subcommand's builder adds to it.
+_SubParsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 
 def _fmt_ops(
@@ -524,7 +528,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_generate(sub: argparse._SubParsersAction[_Parser]) -> None:
+def _add_generate(sub: _SubParsers) -> None:
     from mlsched.generator import DEFAULT_PRESET, FAMILIES, PRESETS
 
     ge = sub.add_parser(
@@ -581,22 +585,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", required=True, parser_class=_Parser
     )
+    _add_evaluate_parser(sub)
+    _add_solve_parser(sub)
+    _add_benchmark_parser(sub)
+    _add_plot_parser(sub)
+    _add_gap_parser(sub)
+    _add_generate(sub)
+    _add_import_parser(sub)
+    return parser
 
+
+def _add_evaluate_parser(sub: _SubParsers) -> None:
     ev = sub.add_parser(
         "evaluate",
         help="check a schedule and print its exact latency",
         description="Check a schedule against the rules and print its "
         "per-subgraph latency. Exit 0 valid, 1 invalid, 2 bad input.",
     )
-    ev.add_argument("problem", help="problem JSON path or bundled name")
-    ev.add_argument("solution", help="solution JSON path")
+    _add_problem(ev)
+    _add_solution(ev)
     _add_rules(ev)
-    ev.add_argument(
-        "--json", action="store_true", help="print the verdict as JSON"
-    )
+    _add_json(ev, "print the verdict as JSON")
     _add_names(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
+
+def _add_solve_parser(sub: _SubParsers) -> None:
     so = sub.add_parser(
         "solve",
         help="find a schedule",
@@ -604,7 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
         "improving schedule is written atomically; SIGINT or SIGTERM "
         "leaves the best one so far and exits 0.",
     )
-    so.add_argument("problem", help="problem JSON path or bundled name")
+    _add_problem(so)
     so.add_argument(
         "-o",
         "--output",
@@ -612,12 +626,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_method(so)
     _add_rules(so)
-    so.add_argument(
-        "--time-limit",
-        type=float,
-        default=None,
-        metavar="S",
-        help="wall-clock budget in seconds for cpsat (default 10)",
+    _add_time_limit(
+        so, None, "wall-clock budget in seconds for cpsat (default 10)"
     )
     _add_search(so, "CP-SAT workers (default: number of cores)")
     _add_deterministic(so)
@@ -635,6 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quiet(so)
     so.set_defaults(func=_cmd_solve)
 
+
+def _add_benchmark_parser(sub: _SubParsers) -> None:
     be = sub.add_parser(
         "benchmark",
         help="run a method over instances and print a table",
@@ -660,13 +672,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="multiply each contest time limit by F (default 1)",
     )
-    be.add_argument(
-        "--time-limit",
-        type=float,
-        default=None,
-        metavar="S",
-        help="one time limit for every instance instead",
-    )
+    _add_time_limit(be, None, "one time limit for every instance instead")
     be.add_argument(
         "--jobs",
         type=int,
@@ -696,14 +702,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quiet(be)
     be.set_defaults(func=_cmd_benchmark)
 
+
+def _add_plot_parser(sub: _SubParsers) -> None:
     pl = sub.add_parser(
         "plot",
         help="draw a schedule (needs matplotlib)",
         description="Draw a schedule: subgraph timeline coloured by "
         "bottleneck, fast-memory use against capacity, and the floors.",
     )
-    pl.add_argument("problem", help="problem JSON path or bundled name")
-    pl.add_argument("solution", help="solution JSON path")
+    _add_problem(pl)
+    _add_solution(pl)
     pl.add_argument(
         "-o", "--output", required=True, help="image file (.png, .svg, .pdf)"
     )
@@ -711,6 +719,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_names(pl)
     pl.set_defaults(func=_cmd_plot)
 
+
+def _add_gap_parser(sub: _SubParsers) -> None:
     ga = sub.add_parser(
         "gap",
         help="quality-gap report: naive, heuristic, CP-SAT, bound, floors",
@@ -719,15 +729,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and the proven lower bound. Exit 0, 1 for an invalid schedule "
         "(with its category), 2 for bad input.",
     )
-    ga.add_argument("problem", help="problem JSON path or bundled name")
+    _add_problem(ga)
     _add_rules(ga)
-    ga.add_argument(
-        "--time-limit",
-        type=float,
-        default=10.0,
-        metavar="S",
-        help="CP-SAT budget in seconds (default 10)",
-    )
+    _add_time_limit(ga, 10.0, "CP-SAT budget in seconds (default 10)")
     _add_search(ga, "CP-SAT workers (default: number of cores)")
     ga.add_argument(
         "--schedule",
@@ -735,13 +739,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="your schedule (contest JSON): report its latency, gaps and "
         "per-subgraph breakdown instead of the list scheduler's",
     )
-    ga.add_argument(
-        "--json", action="store_true", help="print the report as JSON"
-    )
+    _add_json(ga, "print the report as JSON")
     _add_names(ga)
     ga.set_defaults(func=_cmd_gap)
-    _add_generate(sub)
 
+
+def _add_import_parser(sub: _SubParsers) -> None:
     im = sub.add_parser(
         "import",
         help="import an ONNX model as a problem (needs mlsched[onnx])",
@@ -752,7 +755,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_command.add_arguments(im)
     im.set_defaults(func=import_command.run)
-    return parser
+
+
+def _add_problem(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("problem", help="problem JSON path or bundled name")
+
+
+def _add_solution(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("solution", help="solution JSON path")
+
+
+def _add_json(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--json", action="store_true", help=help_text)
+
+
+def _add_time_limit(
+    parser: argparse.ArgumentParser, default: float | None, help_text: str
+) -> None:
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=default,
+        metavar="S",
+        help=help_text,
+    )
 
 
 def _add_names(parser: argparse.ArgumentParser) -> None:
