@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from mlsched import clock
 from mlsched.model.problem import Problem
@@ -374,6 +375,41 @@ def _situation(tile: tuple[int, int], prev: tuple[int, int] | None) -> int:
     return _OTHER
 
 
+class _StepClass(NamedTuple):
+    """The k-steps that cost alike: the first, the middle ones (each
+    covers a full k) or the last."""
+
+    #: A representative k-step index.
+    step: int
+    #: How many k-steps the class holds.
+    repeats: int
+
+
+def _step_classes(nk: int) -> list[_StepClass]:
+    """The k-step classes of ``nk`` k-steps."""
+    steps = [_StepClass(0, 1)]
+    if nk > 2:
+        steps.append(_StepClass(1, nk - 2))
+    if nk > 1:
+        steps.append(_StepClass(nk - 1, 1))
+    return steps
+
+
+def _shape_classes(
+    view: SubgraphView, grain: Grain, traversal: str
+) -> dict[tuple[int, int, int], int]:
+    """How many tiles there are per ``(w, h, situation)``: tiles of one
+    class share the effective tile shape and the loads they repeat."""
+    w, h = grain.w, grain.h
+    width, height = view.grid_shape
+    nw, nh = view.grid(grain)
+    shapes: dict[tuple[int, int, int], int] = {}
+    for count, (r, c), situation in _tile_classes(traversal, nw, nh):
+        key = (min(w, width - c * w), min(h, height - r * h), situation)
+        shapes[key] = shapes.get(key, 0) + count
+    return shapes
+
+
 def view_cost(
     view: SubgraphView, grain: Grain, traversal: str = "raster"
 ) -> SubgraphCost:
@@ -392,20 +428,14 @@ def view_cost(
         raise ValueError(f"unknown traversal {traversal!r}")
     clock.count(len(view.ops))
     p = view.problem
-    w, h, k = grain.w, grain.h, grain.k
-    width, height = view.grid_shape
+    k = grain.k
     nw, nh = view.grid(grain)
     nk = view.num_k_steps(k)
     bw = p.slow_memory_bandwidth
     profile = _load_profile(view, nk == 1)
     stores = len(view.evicted)
 
-    # k-step classes: (j, count). Any 0 < j < nk-1 covers a full k.
-    steps = [(0, 1)]
-    if nk > 2:
-        steps.append((1, nk - 2))
-    if nk > 1:
-        steps.append((nk - 1, 1))
+    steps = _step_classes(nk)
     compute = {j: _step_compute(view, grain, nk, j) for j, _ in steps}
 
     def k_sum(pairs: tuple[tuple[int, int], ...], j: int) -> int:
@@ -413,12 +443,7 @@ def view_cost(
             return sum(n * ref for ref, n in pairs)
         return sum(n * min(k, ref - j * k) for ref, n in pairs)
 
-    # Cells of one class share tile shape, situation and k-step class.
-    shapes: dict[tuple[int, int, int], int] = {}
-    for count, (r, c), situation in _tile_classes(traversal, nw, nh):
-        key = (min(w, width - c * w), min(h, height - r * h), situation)
-        shapes[key] = shapes.get(key, 0) + count
-
+    shapes = _shape_classes(view, grain, traversal)
     latency = compute_time = memory_time = 0.0
     compute_cells = memory_cells = 0
     for j, j_count in steps:

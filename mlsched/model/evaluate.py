@@ -385,38 +385,12 @@ def evaluate(
     except _Violation as v:
         return Evaluation(rules, False, v.category, v.message)
 
-    reports: list[SubgraphReport] = []
-    warnings: list[str] = []
-    for s, (view, grain) in enumerate(views):
-        order = sol.traversal_orders[s]
-        nw, nh = view.grid(grain)
-        name = _named_traversal(order, nw, nh)
-        if reference or name is None:
-            cost = reference_cost(view, grain, order)
-        else:
-            cost = view_cost(view, grain, name)
-        reports.append(
-            SubgraphReport(
-                index=s,
-                ops=view.ops,
-                granularity=(grain.w, grain.h, grain.k),
-                traversal=name or "custom",
-                retained_in=tuple(sorted(view.retain_in)),
-                retained_out=tuple(sol.tensors_to_retain[s]),
-                cost=cost,
-                capacity=p.fast_memory_capacity,
-            )
-        )
-        claimed = sol.subgraph_latencies[s]
-        if not isclose(claimed, cost.latency):
-            warnings.append(
-                f"subgraph {s}: claimed latency {claimed:g} differs from "
-                f"computed {cost.latency:g}"
-            )
+    reports = [
+        _report(p, sol, s, view, grain, reference)
+        for s, (view, grain) in enumerate(views)
+    ]
     latencies = tuple(r.latency for r in reports)
-    if len(warnings) > 5:
-        more = len(warnings) - 5
-        warnings = [*warnings[:5], f"... and {more} more claimed latencies"]
+    warnings = _latency_warnings(sol, reports)
     return Evaluation(
         rules=rules,
         valid=True,
@@ -425,8 +399,57 @@ def evaluate(
         total_latency=math.fsum(latencies),
         subgraph_latencies=latencies,
         subgraphs=tuple(reports),
-        warnings=tuple(warnings),
+        warnings=warnings,
     )
+
+
+def _report(
+    p: Problem,
+    sol: Solution,
+    s: int,
+    view: SubgraphView,
+    grain: Grain,
+    reference: bool,
+) -> SubgraphReport:
+    """The cost report of subgraph ``s``, checked valid: by the class
+    oracle for a named traversal, else by the reference simulation."""
+    order = sol.traversal_orders[s]
+    nw, nh = view.grid(grain)
+    name = _named_traversal(order, nw, nh)
+    if reference or name is None:
+        cost = reference_cost(view, grain, order)
+    else:
+        cost = view_cost(view, grain, name)
+    return SubgraphReport(
+        index=s,
+        ops=view.ops,
+        granularity=(grain.w, grain.h, grain.k),
+        traversal=name or "custom",
+        retained_in=tuple(sorted(view.retain_in)),
+        retained_out=tuple(sol.tensors_to_retain[s]),
+        cost=cost,
+        capacity=p.fast_memory_capacity,
+    )
+
+
+def _latency_warnings(
+    sol: Solution, reports: Sequence[SubgraphReport]
+) -> tuple[str, ...]:
+    """One warning per claimed subgraph latency that differs from the
+    computed one, the first five in full."""
+    warnings: list[str] = []
+    for s, report in enumerate(reports):
+        claimed = sol.subgraph_latencies[s]
+        computed = report.cost.latency
+        if not isclose(claimed, computed):
+            warnings.append(
+                f"subgraph {s}: claimed latency {claimed:g} differs from "
+                f"computed {computed:g}"
+            )
+    if len(warnings) > 5:
+        more = len(warnings) - 5
+        warnings = [*warnings[:5], f"... and {more} more claimed latencies"]
+    return tuple(warnings)
 
 
 def exact_objective(
