@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mlsched import clock
@@ -105,55 +105,70 @@ def solve(
         For an unknown method or rule profile.
     """
     start = time.perf_counter()
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-    if rules not in RULES:
-        raise ValueError(f"rules must be one of {RULES}, not {rules!r}")
+    _check_choices(method, rules)
     p = load_problem(problem)
     initial = _valid_initial(p, initial_solution, rules)
+    search = _Search(num_workers, seed, log, deterministic, sat_params)
+    return _run(
+        p, method, rules, time_limit, start, initial, search, on_improvement
+    )
+
+
+@dataclass(frozen=True)
+class _Search:
+    """The arguments of :func:`solve` that only shape the search."""
+
+    num_workers: int | None
+    seed: int
+    log: bool
+    deterministic: bool
+    sat_params: dict[str, Any]
+
+
+def _run(
+    p: Problem,
+    method: Method,
+    rules: Rules,
+    time_limit: float | None,
+    start: float,
+    initial: Solution | None,
+    search: _Search,
+    on_improvement: ImprovementCallback | None,
+) -> Result:
+    """The stages of :func:`solve` once its input is checked: the first
+    schedule for anytime callers, then CP-SAT or the list scheduler."""
     optimizer = GranularityOptimizer(p, rules)
     if on_improvement is not None:
         # Anytime callers get a valid schedule first, before any search.
         try:
-            quick, quick_objective = first_solution(p, optimizer)
+            quick = first_solution(p, optimizer)
         except Infeasible as exc:
             return Result.infeasible(
                 method, rules, time.perf_counter() - start, str(exc)
             )
-        if initial is not None:
-            # Never a first schedule worse than the one given.
-            given = exact_objective(p, initial, rules)
-            if given < quick_objective:
-                quick, quick_objective = initial, given
-        on_improvement(quick, quick_objective, None)
-        on_improvement = improving(on_improvement, quick_objective)
+        on_improvement = _announce_first(
+            p, quick, initial, rules, on_improvement
+        )
     if method == "cpsat":
-        # Imported after the first schedule is out (anytime writers get it
-        # at once) and kept off the clock: loading OR-Tools (0.5-2 s in a
-        # fresh process) is a one-time cost, not part of the budget.
-        loading = time.perf_counter()
-        import mlsched.solver  # noqa: F401
-
-        start += time.perf_counter() - loading
-    if method == "cpsat":
+        start = _load_solver(start)
         from mlsched.solver import solve_cpsat
 
         return solve_cpsat(
             p,
             rules=rules,
             time_limit=10.0 if time_limit is None else time_limit,
-            num_workers=num_workers,
-            seed=seed,
-            log=log,
+            num_workers=search.num_workers,
+            seed=search.seed,
+            log=search.log,
             on_improvement=on_improvement,
             start=start,
             initial_solution=initial,
-            deterministic=deterministic,
-            **sat_params,
+            deterministic=search.deterministic,
+            **search.sat_params,
         )
     deadline = None if time_limit is None else start + time_limit
     with clock.virtual_if(
-        deterministic and deadline is not None, start, deadline or start
+        search.deterministic and deadline is not None, start, deadline or start
     ):
         result = _solve_list(
             p, method, rules, start, on_improvement, optimizer, deadline
@@ -161,6 +176,48 @@ def solve(
     if initial is None:
         return result
     return _keep_better(p, result, initial, on_improvement)
+
+
+def _check_choices(method: str, rules: str) -> None:
+    """Raise ValueError for an unknown method or rule profile."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    if rules not in RULES:
+        raise ValueError(f"rules must be one of {RULES}, not {rules!r}")
+
+
+def _announce_first(
+    p: Problem,
+    quick: tuple[Solution, float],
+    initial: Solution | None,
+    rules: Rules,
+    on_improvement: ImprovementCallback,
+) -> ImprovementCallback:
+    """Hand ``on_improvement`` the first schedule, the better of the quick
+    one and ``initial``; returns the callback for strict improvements
+    only from then on."""
+    first, objective = quick
+    if initial is not None:
+        # Never a first schedule worse than the one given.
+        given = exact_objective(p, initial, rules)
+        if given < objective:
+            first, objective = initial, given
+    on_improvement(first, objective, None)
+    return improving(on_improvement, objective)
+
+
+def _load_solver(start: float) -> float:
+    """Import the CP-SAT layer and return ``start`` moved later by the
+    time that took.
+
+    Imported after the first schedule is out (anytime writers get it at
+    once) and kept off the clock: loading OR-Tools (0.5-2 s in a fresh
+    process) is a one-time cost, not part of the budget.
+    """
+    loading = time.perf_counter()
+    import mlsched.solver  # noqa: F401
+
+    return start + time.perf_counter() - loading
 
 
 def _valid_initial(
