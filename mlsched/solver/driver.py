@@ -35,6 +35,7 @@ from mlsched.solver.lns import WindowSearch, window_at
 from mlsched.solver.master import OrderFreeModel
 from mlsched.solver.model import ColumnModel, MasterBase
 from mlsched.solver.pricing import price_columns
+from mlsched.solver.recompute import Recomputer
 from mlsched.solver.sat import (
     Improvement,
     ModelOutcome,
@@ -238,6 +239,16 @@ class _Driver:
             settled = _Settled(SolveStatus.FEASIBLE, None, "no global round")
         before = self.best.objective
         windows, gains = self._lns(fine)
+        if self.best.steps is not None:
+            found = Recomputer(self.problem, self.rules, fine).improve(
+                self.best.steps, self.best.objective, self.deadline
+            )
+            if found is not None:
+                steps = list(found.steps)
+                self.best = _Incumbent(
+                    steps, found.solution, found.objective, "cpsat"
+                )
+                self._report()
         status, bound = settled.status, settled.bound
         if self.best.objective < before * (1 - 1e-12):
             # The schedule left the global column set: its bound and
