@@ -31,7 +31,7 @@ from mlsched.solver.columns import (
     refine,
     schedule_columns,
 )
-from mlsched.solver.lns import WindowSearch, window_at
+from mlsched.solver.lns import Rotation, WindowSearch
 from mlsched.solver.master import OrderFreeModel
 from mlsched.solver.model import ColumnModel, MasterBase
 from mlsched.solver.pricing import price_columns
@@ -61,9 +61,13 @@ MIN_SEARCH = 0.05
 MAX_CUTS = 50
 # Graphs up to this many ops get global rounds before the windows.
 GLOBAL_MAX_OPS = 200
-# Ops in a first window, seconds per window at most, and the least
-# time worth a window.
-WINDOW_OPS = 10
+# Ops in a first window, the most a window widens to before the
+# enumeration deepens instead, the deepest enumeration level, seconds
+# per window at most (times one plus the level), and the least time
+# worth a window.
+WINDOW_OPS = 20
+WIDEST_WINDOW = 80
+DEEPEST_LEVEL = 4
 WINDOW_SECONDS = 3.0
 MIN_WINDOW = 1.0
 # Share of the time left one global CP-SAT search may take: a master that
@@ -317,8 +321,8 @@ class _Driver:
 
     def _lns(self, fine: GranularityOptimizer) -> tuple[int, int]:
         """Re-solve windows of the incumbent, rotating over the whole
-        schedule and widening after a pass without gain; the number of
-        windows solved and of those that improved."""
+        schedule, widening and then deepening after a pass without gain;
+        the number of windows solved and of those that improved."""
         if self.best.steps is None:
             return 0, 0
         search = WindowSearch(
@@ -328,37 +332,32 @@ class _Driver:
             fine,
             self.settings,
         )
-        n = self.problem.num_ops
-        target, position, stale, windows, gains = WINDOW_OPS, 0, 0, 0, 0
+        rotation = Rotation(
+            self.problem.num_ops, WINDOW_OPS, WIDEST_WINDOW, DEEPEST_LEVEL
+        )
+        windows = gains = 0
         while self.left() > MIN_WINDOW and self.best.steps is not None:
             steps = self.best.steps
-            window = window_at(steps, position, target)
-            deadline = clock.now() + min(self.left(), WINDOW_SECONDS)
+            window = rotation.window(steps)
+            seconds = WINDOW_SECONDS * (1 + rotation.level)
             out = search.solve(
                 steps,
                 window,
                 self.best.objective,
-                deadline,
+                clock.now() + min(self.left(), seconds),
                 self.on_improvement,
+                rotation.level,
             )
             windows += 1
-            if out.solution is not None and out.steps is not None:
+            gained = out.solution is not None and out.steps is not None
+            if gained:
+                assert out.solution is not None and out.steps is not None
                 self.best = _Incumbent(
                     out.steps, out.solution, out.objective, "cpsat"
                 )
                 gains += 1
-                stale = 0
-            else:
-                stale += sum(
-                    len(s.ops) for s in steps[window.start : window.stop]
-                )
-            position = window.start + max(1, (window.stop - window.start) // 2)
-            if window.stop >= len(steps):
-                position = 0
-            if stale >= n:
-                if target >= n:
-                    break  # the whole graph as one window: nothing left
-                target, stale = min(n, target * 3 // 2 + 1), 0
+            if not rotation.advance(steps, window, gained):
+                break
         return windows, gains
 
     def _search(

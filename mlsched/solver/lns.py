@@ -6,8 +6,12 @@ among themselves: every op before the window runs before, every op
 after it after, so any valid schedule of the window's ops splices back
 into a valid whole. Inside the window the enumeration goes deeper than
 the global one can afford (larger regions, a wider beam, more retention
-contexts, fine tile sizes), and the order-free master picks the best
-columns for it.
+contexts, fine tile sizes), column generation by LP prices restricted
+to the window adds the regions the enumeration missed, and the
+order-free master picks the best columns for it. A deeper *level* widens
+all of these: the driver turns to it once a pass over the schedule at
+the current level finds nothing, so a longer budget keeps buying new
+schedule space.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from mlsched.model.schedule import Step
 from mlsched.model.types import Rules
 from mlsched.solver.columns import ColumnGenerator, refine, schedule_columns
 from mlsched.solver.master import OrderFreeModel
+from mlsched.solver.pricing import price_columns
 from mlsched.solver.sat import (
     Improvement,
     ModelOutcome,
@@ -33,14 +38,23 @@ from mlsched.solver.sat import (
 
 logger = logging.getLogger(__name__)
 
-# Region growth inside a window: up to this many ops, this many regions
-# kept per seed and size, this many retained tensors tried per side.
+# Region growth inside a window at level 0: up to this many ops, this
+# many regions kept per seed and size, this many retained tensors tried
+# per side; each level adds the steps below.
 WINDOW_MAX_OPS = 12
 WINDOW_BEAM = 10
 WINDOW_CONTEXTS = 3
-# Shares of a window's time for enumerating and refining its columns.
-WINDOW_ENUMERATION = 0.45
+LEVEL_OPS = 4
+LEVEL_BEAM = 6
+LEVEL_CONTEXTS = 1
+# Shares of a window's time for enumerating, refining and pricing its
+# columns (each of the time left then).
+WINDOW_ENUMERATION = 0.4
 WINDOW_REFINE = 0.25
+WINDOW_PRICING = 0.3
+# The first level whose windows are priced: on a large graph pricing a
+# narrow window costs more time than its columns give back.
+PRICING_LEVEL = 1
 # No-goods tried per window before giving up on its order.
 WINDOW_CUTS = 5
 
@@ -66,6 +80,30 @@ def window_at(steps: Sequence[Step], start: int, ops: int) -> Window:
         held += len(steps[stop].ops)
         stop += 1
     return Window(start, stop)
+
+
+@dataclass(frozen=True)
+class Depth:
+    """How widely a window's columns are enumerated."""
+
+    max_ops: int
+    beam: int
+    contexts: int
+
+
+def depth_at(level: int) -> Depth:
+    """The enumeration depth of ``level`` (0: the first, narrowest)."""
+    return Depth(
+        WINDOW_MAX_OPS + LEVEL_OPS * level,
+        WINDOW_BEAM + LEVEL_BEAM * level,
+        WINDOW_CONTEXTS + LEVEL_CONTEXTS * level,
+    )
+
+
+def _share(share: float, deadline: float) -> float:
+    """The instant ``share`` of the time to ``deadline`` from now."""
+    now = clock.now()
+    return now + share * max(0.0, deadline - now)
 
 
 class WindowSearch:
@@ -95,15 +133,23 @@ class WindowSearch:
     ) -> None:
         self.problem = problem
         self.rules = rules
+        self.optimizer = optimizer
         self.fine = fine
         self.settings = settings
-        self.generator = ColumnGenerator(
-            problem,
-            optimizer,
-            max_ops=WINDOW_MAX_OPS,
-            beam=WINDOW_BEAM,
-            contexts=WINDOW_CONTEXTS,
-        )
+        self._generators: dict[int, ColumnGenerator] = {}
+
+    def generator(self, level: int) -> ColumnGenerator:
+        """The column generator of ``level`` (made once)."""
+        if level not in self._generators:
+            d = depth_at(level)
+            self._generators[level] = ColumnGenerator(
+                self.problem,
+                self.optimizer,
+                max_ops=d.max_ops,
+                beam=d.beam,
+                contexts=d.contexts,
+            )
+        return self._generators[level]
 
     def solve(
         self,
@@ -112,36 +158,49 @@ class WindowSearch:
         objective: float,
         deadline: float,
         on_improvement: Improvement | None = None,
+        level: int = 0,
     ) -> ModelOutcome:
-        """Search the window for whole schedules below ``objective``.
+        """Search the window for whole schedules below ``objective``,
+        over columns enumerated at ``level``.
 
         ``deadline`` is a :func:`mlsched.clock.now` instant.
         """
         part = steps[window.start : window.stop]
         ops = frozenset(o for s in part for o in s.ops)
-        now = clock.now()
-        enum_deadline = now + WINDOW_ENUMERATION * (deadline - now)
-        regions = self.generator.regions(
+        generator = self.generator(level)
+        enum_deadline = _share(WINDOW_ENUMERATION, deadline)
+        regions = generator.regions(
             [s.ops for s in part], enum_deadline, within=ops
         )
-        columns = self.generator.columns(
+        columns = generator.columns(
             regions, schedule_columns(self.problem, part), enum_deadline
         )
-        now = clock.now()
-        columns = refine(
-            columns, self.fine, now + WINDOW_REFINE * (deadline - now)
-        )
-        master = OrderFreeModel(self.problem, columns, ops)
+        columns = refine(columns, self.fine, _share(WINDOW_REFINE, deadline))
+        priced = columns
+        if level >= PRICING_LEVEL:
+            priced = price_columns(
+                self.problem,
+                generator,
+                columns,
+                _share(WINDOW_PRICING, deadline),
+                self.fine,
+                ops,
+            ).columns
+        master = OrderFreeModel(self.problem, priced, ops)
         head, tail = steps[: window.start], steps[window.stop :]
         logger.debug(
-            "window %d-%d: %d ops, %d columns",
+            "window %d-%d (level %d): %d ops, %d columns, %d priced",
             window.start,
             window.stop,
+            level,
             len(ops),
             len(columns),
+            len(priced) - len(columns),
         )
         best: ModelOutcome | None = None
         for _ in range(WINDOW_CUTS + 1):
+            if clock.now() >= deadline and best is not None:
+                break
             master.hint(part)
             out = solve_model(
                 master,
@@ -165,3 +224,77 @@ class WindowSearch:
             master.cut(ordering.conflict)
         assert best is not None  # the loop runs at least once
         return best
+
+
+class Rotation:
+    """Where the next window of a large-neighbourhood search goes.
+
+    Windows move forward by half their width and wrap around, so every
+    op is in a window once per pass. A pass (as many ops as the graph
+    has) without gain widens the windows, by half, up to ``widest`` ops;
+    a pass without gain at the widest deepens the enumeration (the next
+    level), from the first width again; a pass without gain at the
+    deepest level ends the search.
+
+    Parameters
+    ----------
+    num_ops
+        Ops of the graph.
+    first
+        Ops in a first window.
+    widest
+        Most ops a window is widened to.
+    deepest
+        Last enumeration level.
+    """
+
+    def __init__(
+        self, num_ops: int, first: int, widest: int, deepest: int
+    ) -> None:
+        self.num_ops = num_ops
+        self.first = min(first, num_ops)
+        self.widest = min(widest, num_ops)
+        self.deepest = deepest
+        self.target = self.first
+        self.level = 0
+        self.position = 0
+        self.stale = 0
+        self._last: Window | None = None
+
+    def window(self, steps: Sequence[Step]) -> Window:
+        """The next window of ``steps``."""
+        window = window_at(steps, self.position, self.target)
+        last = self._last
+        if last is not None and window.stop <= last.stop < len(steps):
+            # Retention chains pulled the start back so far that the
+            # window holds nothing new: start where the last one ended.
+            window = window_at(steps, last.stop, self.target)
+        self._last = window
+        return window
+
+    def advance(
+        self, steps: Sequence[Step], window: Window, gained: bool
+    ) -> bool:
+        """Move on after ``window`` of ``steps``; False once the deepest
+        level has had a pass without gain."""
+        if gained:
+            self.stale = 0
+        else:
+            self.stale += sum(
+                len(s.ops) for s in steps[window.start : window.stop]
+            )
+        half = max(1, (window.stop - window.start) // 2)
+        self.position = window.start + half
+        if window.stop >= len(steps):
+            self.position, self._last = 0, None
+        if self.stale < self.num_ops:
+            return True
+        self.stale = 0
+        if self.target < self.widest:
+            self.target = min(self.widest, self.target * 3 // 2 + 1)
+        elif self.level < self.deepest:
+            self.level += 1
+            self.target = self.first
+        else:
+            return False
+        return True

@@ -453,13 +453,17 @@ class Priced:
 
 
 def integral_schedule(
-    problem: Problem, columns: Sequence[Column], lp: Relaxation
+    problem: Problem,
+    columns: Sequence[Column],
+    lp: Relaxation,
+    ops: frozenset[int] | None = None,
 ) -> tuple[Step, ...] | None:
-    """The LP solution as a schedule, if it is integral and orderable."""
+    """The LP solution as a schedule of ``ops`` (default: all), if it is
+    integral and orderable."""
     if any(min(v, abs(1.0 - v)) > INTEGRAL for v in lp.values):
         return None
     chosen = [c for c, v in enumerate(lp.values) if v > 0.5]
-    order = Orderer(problem, columns).order(chosen).order
+    order = Orderer(problem, columns, ops).order(chosen).order
     if order is None:
         return None
     return tuple(columns[c].step() for c in order)
@@ -471,9 +475,14 @@ def price_columns(
     columns: Sequence[Column],
     deadline: float,
     fine: GranularityOptimizer | None = None,
+    ops: frozenset[int] | None = None,
 ) -> Priced:
     """LP, price, add negative-reduced-cost columns; repeat until none
     is found or ``deadline`` (a :func:`mlsched.clock.now` instant).
+
+    ``ops`` restricts the master to those ops (a window of a
+    large-neighbourhood round): ``columns`` hold no other op, and the
+    priced ones neither.
 
     ``fine`` re-chooses among fine tile sizes
     (:func:`~mlsched.solver.columns.refine`) the granularity of the
@@ -485,7 +494,7 @@ def price_columns(
     rounds, added, sharpened, bound, settled = 0, 0, 0, None, False
     schedule = None
     while clock.now() < deadline:
-        lp = solve_relaxation(problem, cols)
+        lp = solve_relaxation(problem, cols, ops)
         if lp is None:
             logger.warning("GLOP found no optimum of the master's LP")
             break
@@ -495,10 +504,10 @@ def price_columns(
             sharpened += better
             bound = None
             continue
-        new = pricer.price(cols, lp, deadline)
+        new = pricer.price(cols, lp, deadline, within=ops)
         if not new:
             settled = clock.now() < deadline
-            schedule = integral_schedule(problem, cols, lp)
+            schedule = integral_schedule(problem, cols, lp, ops)
             break
         cols += new
         added += len(new)
@@ -507,10 +516,10 @@ def price_columns(
     if bound is None and rounds:
         # Cut by the clock after adding columns: one more LP (no pricing)
         # still bounds, and may settle, the grown set.
-        lp = solve_relaxation(problem, cols)
+        lp = solve_relaxation(problem, cols, ops)
         if lp is not None:
             bound = lp.value
-            schedule = integral_schedule(problem, cols, lp)
+            schedule = integral_schedule(problem, cols, lp, ops)
     logger.info(
         "pricing: %d columns added, %d re-costed cheaper in %d LP rounds, "
         "LP value %s over the columns%s",

@@ -3,7 +3,9 @@ re-solved window splices back into a valid, no worse schedule."""
 
 from __future__ import annotations
 
+import itertools
 import math
+import time
 
 import pytest
 
@@ -12,7 +14,13 @@ from mlsched.heuristics import GranularityOptimizer
 from mlsched.heuristics.start import list_start
 from mlsched.model import Grain
 from mlsched.model.schedule import Step, to_solution
-from mlsched.solver.lns import Window, WindowSearch, window_at
+from mlsched.solver.lns import (
+    Rotation,
+    Window,
+    WindowSearch,
+    depth_at,
+    window_at,
+)
 from mlsched.solver.sat import SatSettings
 
 GRAIN = Grain(128, 128, 1)
@@ -80,3 +88,79 @@ def test_window_search_splices_valid_schedules(name: str, rules: str) -> None:
             kept = steps[: window.start] + steps[window.stop :]
             assert all(s in out.steps for s in kept)
         start = window.stop
+
+
+def run_rotation(
+    steps: list[Step], rotation: Rotation, limit: int = 1000
+) -> list[tuple[Window, int, int]]:
+    """Every window (with its target width and level) a rotation gives
+    over ``steps`` when no window ever gains, until it ends."""
+    out = []
+    for _ in range(limit):
+        window = rotation.window(steps)
+        out.append((window, rotation.target, rotation.level))
+        if not rotation.advance(steps, window, gained=False):
+            return out
+    raise AssertionError("the rotation never ended")
+
+
+def test_rotation_covers_every_op_in_its_first_pass() -> None:
+    """Tests that the windows of a first pass (until the first wrap
+    around) hold every op of the schedule."""
+    steps = steps_of([2] * 10, set())
+    rotation = Rotation(20, first=4, widest=10, deepest=0)
+    seen: set[int] = set()
+    for window, _, _ in run_rotation(steps, rotation):
+        seen.update(
+            o for s in steps[window.start : window.stop] for o in s.ops
+        )
+        if window.stop == len(steps):
+            break
+    assert seen == set(range(20))
+
+
+def test_rotation_widens_then_deepens_then_ends() -> None:
+    """Tests that passes without gain widen the windows by half up to the
+    widest (4, 7, 10 ops), then restart at the first width one level
+    deeper, and that the deepest level's last pass ends the search."""
+    steps = steps_of([1] * 20, set())
+    widths = {
+        (target, level)
+        for _, target, level in run_rotation(
+            steps, Rotation(20, first=4, widest=10, deepest=1)
+        )
+    }
+    assert widths == {(4, 0), (7, 0), (10, 0), (4, 1), (7, 1), (10, 1)}
+
+
+def test_rotation_moves_past_retention_chains() -> None:
+    """Tests that each window reaches past the last one's end (until the
+    end of the schedule), even when a retention chain pulls its start
+    back."""
+    # Steps 0-3 retain into their successors: any start in 0-4 is pulled
+    # back to 0, so stepping by half a window alone would repeat 0-5.
+    steps = steps_of([1] * 8, {0, 1, 2, 3})
+    windows = [w for w, _, _ in run_rotation(steps, Rotation(8, 2, 2, 0))]
+    for a, b in itertools.pairwise(windows):
+        assert b.stop > a.stop or a.stop == len(steps)
+
+
+def test_window_search_deeper_level_is_valid() -> None:
+    """Tests that a window searched at a deeper level (wider enumeration
+    and LP pricing) returns nothing or a valid, cheaper whole schedule."""
+    problem = load_problem("mlsys-2026-5")
+    begin = list_start(problem, "strict")
+    fine = GranularityOptimizer(problem, "strict", fine=True)
+    search = WindowSearch(
+        problem, "strict", begin.optimizer, fine, SatSettings(num_workers=1)
+    )
+    steps = list(begin.steps)
+    window = window_at(steps, 0, 8)
+    deadline = time.perf_counter() + 0.8
+    out = search.solve(steps, window, begin.objective, deadline, level=2)
+    assert time.perf_counter() < deadline + 0.5
+    assert search.generator(2).max_ops == depth_at(2).max_ops > 12
+    if out.steps is not None:
+        ev = evaluate(problem, to_solution(problem, out.steps), "strict")
+        assert ev.valid, ev.message
+        assert out.objective < begin.objective

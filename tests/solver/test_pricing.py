@@ -171,3 +171,21 @@ def test_sharpen_only_lowers_latencies(rules: str) -> None:
     assert better == lowered > 0
     after = solve_relaxation(problem, sharp)
     assert after is not None and after.value <= lp.value * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("rules", RULES)
+def test_pricing_inside_a_window(rules: str) -> None:
+    """Tests that pricing restricted to a window (ops 1 and 2 of the
+    chain) adds the fused pair, never a column holding op 0, and that
+    its LP reaches the window's optimum."""
+    # Ops 1 and 2 alone cost 3276.8 each (6553.6); fused, T2 is
+    # ephemeral and {1, 2} loads T1 and stores T3: 3276.8.
+    problem, generator, columns = chain_setup(rules)
+    window = frozenset({1, 2})
+    inside = [c for c in columns if c.ops in {(1,), (2,)}]
+    priced = price_columns(problem, generator, inside, math.inf, ops=window)
+    assert all(set(c.ops) <= window for c in priced.columns)
+    assert (1, 2) in {c.ops for c in priced.columns}
+    assert priced.bound == pytest.approx(3276.8)
+    assert priced.schedule is not None
+    assert [s.ops for s in priced.schedule] == [(1, 2)]
