@@ -26,7 +26,12 @@ from mlsched.model import Problem
 from mlsched.model.result import SolveStatus
 from mlsched.model.schedule import Step
 from mlsched.model.types import Rules
-from mlsched.solver.columns import ColumnGenerator, refine, schedule_columns
+from mlsched.solver.columns import (
+    Column,
+    ColumnGenerator,
+    refine,
+    schedule_columns,
+)
 from mlsched.solver.master import OrderFreeModel
 from mlsched.solver.pricing import price_columns
 from mlsched.solver.sat import (
@@ -151,22 +156,16 @@ class WindowSearch:
             )
         return self._generators[level]
 
-    def solve(
+    def _columns(
         self,
-        steps: list[Step],
-        window: Window,
-        objective: float,
+        part: Sequence[Step],
+        ops: frozenset[int],
+        level: int,
         deadline: float,
-        on_improvement: Improvement | None = None,
-        level: int = 0,
-    ) -> ModelOutcome:
-        """Search the window for whole schedules below ``objective``,
-        over columns enumerated at ``level``.
-
-        ``deadline`` is a :func:`mlsched.clock.now` instant.
-        """
-        part = steps[window.start : window.stop]
-        ops = frozenset(o for s in part for o in s.ops)
+    ) -> list[Column]:
+        """The window's columns at ``level``: enumerated, refined and (from
+        :data:`PRICING_LEVEL` on) priced, each stage in its share of the
+        time to ``deadline``."""
         generator = self.generator(level)
         enum_deadline = _share(WINDOW_ENUMERATION, deadline)
         regions = generator.regions(
@@ -186,16 +185,40 @@ class WindowSearch:
                 self.fine,
                 ops,
             ).columns
-        master = OrderFreeModel(self.problem, priced, ops)
+        return priced
+
+    def solve(
+        self,
+        steps: list[Step],
+        window: Window,
+        objective: float,
+        deadline: float,
+        on_improvement: Improvement | None = None,
+        level: int = 0,
+    ) -> ModelOutcome:
+        """Search the window for whole schedules below ``objective``,
+        over columns enumerated at ``level``.
+
+        ``deadline`` is a :func:`mlsched.clock.now` instant.
+        """
+        part = steps[window.start : window.stop]
+        ops = frozenset(o for s in part for o in s.ops)
+        columns = self._columns(part, ops, level, deadline)
+        if clock.now() >= deadline:
+            # Building and searching the master would overrun the
+            # window's time (and on a virtual clock, the hard stop).
+            return ModelOutcome(
+                SolveStatus.UNKNOWN, None, None, objective, None, None
+            )
+        master = OrderFreeModel(self.problem, columns, ops)
         head, tail = steps[: window.start], steps[window.stop :]
         logger.debug(
-            "window %d-%d (level %d): %d ops, %d columns, %d priced",
+            "window %d-%d (level %d): %d ops, %d columns",
             window.start,
             window.stop,
             level,
             len(ops),
             len(columns),
-            len(priced) - len(columns),
         )
         best: ModelOutcome | None = None
         for _ in range(WINDOW_CUTS + 1):
