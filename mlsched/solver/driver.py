@@ -67,9 +67,11 @@ GLOBAL_MAX_OPS = 200
 # worth a window.
 WINDOW_OPS = 20
 WIDEST_WINDOW = 80
-DEEPEST_LEVEL = 4
+DEEPEST_LEVEL = 10
 WINDOW_SECONDS = 3.0
 MIN_WINDOW = 1.0
+# Share of the whole budget the windows leave to the recomputation pass.
+RECOMPUTE_SHARE = 0.1
 # Share of the time left one global CP-SAT search may take: a master that
 # does not settle leaves the rest to the windows.
 SEARCH_SHARE = 0.5
@@ -336,7 +338,11 @@ class _Driver:
             self.problem.num_ops, WINDOW_OPS, WIDEST_WINDOW, DEEPEST_LEVEL
         )
         windows = gains = 0
-        while self.left() > MIN_WINDOW and self.best.steps is not None:
+        # The recomputation pass after the windows keeps a share.
+        reserve = RECOMPUTE_SHARE * (self.deadline - self.start)
+        while (
+            self.left() > MIN_WINDOW + reserve and self.best.steps is not None
+        ):
             steps = self.best.steps
             window = rotation.window(steps)
             seconds = WINDOW_SECONDS * (1 + rotation.level)
