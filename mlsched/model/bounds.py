@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 from mlsched.model.fusible import can_pass_inside
 from mlsched.model.problem import Problem
@@ -71,7 +72,20 @@ def lower_bound(problem: Problem, rules: Rules = "strict") -> float:
     float
         The bound; a schedule that reaches it is optimal.
     """
-    return max(compute_bound(problem, rules), traffic_bound(problem, rules))
+    known = _BOUNDS.setdefault(problem, {})
+    if rules not in known:
+        known[rules] = max(
+            compute_bound(problem, rules), traffic_bound(problem, rules)
+        )
+    return known[rules]
+
+
+#: Each problem's bound per profile, kept while the problem lives: a
+#: problem is frozen, and a solve, its checks and its callers' reports
+#: all ask for the same bound.
+_BOUNDS: weakref.WeakKeyDictionary[Problem, dict[str, float]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def compute_bound(problem: Problem, rules: Rules = "strict") -> float:
