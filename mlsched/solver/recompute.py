@@ -24,7 +24,13 @@ from dataclasses import dataclass
 
 from mlsched import clock
 from mlsched.heuristics import DependencyAnalyzer, GranularityOptimizer
-from mlsched.model import Problem, Solution, evaluate
+from mlsched.model import (
+    Problem,
+    Solution,
+    SubgraphView,
+    evaluate,
+    view_cost,
+)
 from mlsched.model.schedule import Step, to_solution
 from mlsched.model.types import Rules
 
@@ -85,6 +91,9 @@ class Recomputer:
         self.rules = rules
         self.optimizer = optimizer
         self.deps = DependencyAnalyzer(problem)
+        self._memo: dict[tuple[Step, tuple[int, ...]], float] = {}
+        # The longest whole evaluation so far, in clock seconds.
+        self._evaluation = 0.0
         self.shared = [
             t
             for t in sorted(problem.producer)
@@ -98,33 +107,52 @@ class Recomputer:
         deadline: float = 1e18,
     ) -> Recomputed | None:
         """The best schedule found from ``steps`` (of latency
-        ``objective``) by first-improvement moves until none improves or
-        ``deadline`` (a :func:`mlsched.clock.now` instant) passes; None
-        when no move improves."""
+        ``objective``), or None when no move improves.
+
+        The shared tensors are visited in turn, each taking the first of
+        its moves that improves, until a whole round of them finds
+        nothing or ``deadline`` (a :func:`mlsched.clock.now` instant)
+        passes.
+        """
         best: Recomputed | None = None
         current = list(steps)
-        improved = True
-        while improved and clock.now() < deadline:
-            improved = False
-            for move in self._moves(current):
-                if clock.now() >= deadline:
-                    break
-                found = self._evaluate(move)
-                if found is not None and found.objective < objective * (
-                    1 - GAIN
-                ):
-                    logger.info(
-                        "recomputation: %.1f -> %.1f",
-                        objective,
-                        found.objective,
-                    )
-                    best, objective = found, found.objective
-                    current, improved = list(found.steps), True
-                    break
+        turn = stale = 0
+        while stale < len(self.shared) and clock.now() < deadline:
+            t = self.shared[turn % len(self.shared)]
+            turn += 1
+            found = self._first(current, t, objective, deadline)
+            if found is None:
+                stale += 1
+                continue
+            logger.info(
+                "recomputation: %.1f -> %.1f", objective, found.objective
+            )
+            best, objective, stale = found, found.objective, 0
+            current = list(found.steps)
         return best
 
-    def _evaluate(self, move: _Move) -> Recomputed | None:
-        """The move's schedule with re-chosen granularities, if valid."""
+    def _first(
+        self, steps: list[Step], t: int, objective: float, deadline: float
+    ) -> Recomputed | None:
+        """The first move on tensor ``t`` that lowers ``objective``."""
+        for move in self._moves(steps, t):
+            # A move may end in a whole evaluation: start none that could
+            # run past the deadline.
+            if clock.now() + self._evaluation >= deadline:
+                return None
+            found = self._try(move, objective)
+            if found is not None:
+                return found
+        return None
+
+    def _try(self, move: _Move, objective: float) -> Recomputed | None:
+        """The move's schedule with re-chosen granularities, if it is
+        valid and below ``objective``.
+
+        The sum of the steps' latencies (each a function of its ops,
+        granularity, traversal and retained sets) screens the move; only
+        a lower sum is evaluated exactly, whole.
+        """
         steps = list(move.steps)
         for i in sorted(set(move.changed)):
             before = steps[i - 1].retain if i > 0 else ()
@@ -133,36 +161,54 @@ class Recomputer:
             if choice is None:
                 return None
             steps[i] = Step(s.ops, choice.grain, choice.traversal, s.retain)
+        if sum(self._latencies(steps)) >= objective * (1 - GAIN):
+            return None
+        began = clock.now()
         solution = to_solution(self.problem, steps)
         ev = evaluate(self.problem, solution, self.rules)
-        if not ev.valid:
+        self._evaluation = max(self._evaluation, clock.now() - began)
+        if not ev.valid or ev.total_latency >= objective * (1 - GAIN):
             return None
         return Recomputed(tuple(steps), solution, ev.total_latency)
 
-    def _moves(self, steps: list[Step]) -> Iterator[_Move]:
-        """Every recomputation move on ``steps``, shared tensors in id
-        order."""
-        for t in self.shared:
-            src = self.problem.producer[t]
-            readers = set(self.problem.consumers[t])
-            at = [
-                j
-                for j, s in enumerate(steps)
-                if readers.intersection(s.ops) and src not in s.ops
-            ]
-            for j, s in enumerate(steps):
-                if src in s.ops:
-                    yield from self._splits(steps, j, src, t)
-            if not at:
-                continue
-            added = self._with(steps, src, t, at)
-            yield added
-            dropped = self._without(added.steps, src, set(at))
-            if dropped is not None:
-                yield dropped
-            if len(at) > 1:
-                for j in at:
-                    yield self._with(steps, src, t, [j])
+    def _latencies(self, steps: Sequence[Step]) -> list[float]:
+        """Every step's latency, each distinct step in its context
+        costed once."""
+        out = []
+        for i, s in enumerate(steps):
+            before = steps[i - 1].retain if i > 0 else ()
+            key = (s, before)
+            if key not in self._memo:
+                view = SubgraphView(self.problem, s.ops, s.retain, before)
+                self._memo[key] = view_cost(view, s.grain, s.traversal).latency
+            out.append(self._memo[key])
+        return out
+
+    def _moves(self, steps: list[Step], t: int) -> Iterator[_Move]:
+        """Every recomputation move on ``steps`` for the shared tensor
+        ``t``: steps holding its producer split by reader, the producer
+        added to every step that reads ``t`` (with and without its other
+        copies), and to each such step alone."""
+        src = self.problem.producer[t]
+        readers = set(self.problem.consumers[t])
+        at = [
+            j
+            for j, s in enumerate(steps)
+            if readers.intersection(s.ops) and src not in s.ops
+        ]
+        for j, s in enumerate(steps):
+            if src in s.ops:
+                yield from self._splits(steps, j, src, t)
+        if not at:
+            return
+        added = self._with(steps, src, t, at)
+        yield added
+        dropped = self._without(added.steps, src, set(at))
+        if dropped is not None:
+            yield dropped
+        if len(at) > 1:
+            for j in at:
+                yield self._with(steps, src, t, [j])
 
     def _with(
         self, steps: list[Step], src: int, t: int, at: list[int]
