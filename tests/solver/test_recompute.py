@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from generators import hand_problem
 
-from mlsched import evaluate, load_problem, solve
+from mlsched import clock, evaluate, load_problem, solve
 from mlsched.heuristics import GranularityOptimizer
 from mlsched.heuristics.start import list_start
 from mlsched.model.schedule import Step, to_solution
@@ -114,3 +114,14 @@ def test_recomputation_on_a_benchmark_is_valid_and_lower() -> None:
     ev = evaluate(problem, found.solution, "contest")
     assert ev.valid
     assert ev.total_latency == pytest.approx(found.objective, rel=1e-12)
+
+
+def test_recomputation_stops_at_the_deadline() -> None:
+    """Tests that the pass tries no move once its deadline has passed,
+    even where one would improve."""
+    problem = load_problem(SHARED)
+    fine, steps = fused("strict")
+    found = Recomputer(problem, "strict", fine).improve(
+        steps, FUSED, deadline=clock.now()
+    )
+    assert found is None

@@ -1,0 +1,165 @@
+"""The best strict schedule of a small benchmark over every schedule
+whose subgraphs have at most ``--max-ops`` ops, recomputation included.
+
+A shortest path (Dijkstra; every subgraph costs more than 0) over states
+that hold what the strict rules look at across subgraphs: the ops covered
+(SPEC §4 item 2), the tensors in slow memory (§8 item 5), the tensors
+retained by the previous subgraph (P), the producer-consumer pairs that
+met in some subgraph and those a hidden tensor obliges to meet (§4 item
+6). A step is any valid op set (ops in topological order) with any
+retained set of up to ``--max-retain`` tensors it produces; its
+granularity and traversal are the fine granularity optimizer's best for
+that op set and context (so the search is exhaustive over op sets,
+order of subgraphs, recomputation and retention, not over every tile
+size). The schedule found is evaluated exactly.
+
+Usage::
+
+    python benchmarks/strict_exhaustive.py mlsys-2026-2 [--max-ops 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import time
+
+from mlsched import Problem, evaluate, load_problem
+from mlsched.heuristics import DependencyAnalyzer, GranularityOptimizer
+from mlsched.model.schedule import Step, to_solution
+
+State = tuple[
+    frozenset[int],
+    frozenset[int],
+    frozenset[int],
+    frozenset[tuple[int, int]],
+    frozenset[tuple[int, int]],
+]
+
+
+def op_sets(
+    p: Problem, opt: GranularityOptimizer, max_ops: int
+) -> list[tuple[int, ...]]:
+    """Every op set of up to ``max_ops`` ops that some granularity fits
+    (without retention; retention only adds to the working set)."""
+    deps = DependencyAnalyzer(p)
+    out = []
+    for k in range(1, max_ops + 1):
+        for ops in itertools.combinations(range(p.num_ops), k):
+            ordered = deps.in_order(ops)
+            if opt.best(ordered) is not None:
+                out.append(ordered)
+    return out
+
+
+def successors(
+    p: Problem,
+    opt: GranularityOptimizer,
+    state: State,
+    ops: tuple[int, ...],
+    max_retain: int,
+    edges: set[tuple[int, int]],
+) -> list[tuple[float, State, Step]]:
+    """Every step running ``ops`` from ``state``: cost, state, step."""
+    covered, slow, before, owed, met = state
+    produced = {t: o for o in ops for t in p.outputs[o]}
+    if not all(
+        t in produced or t in slow or t in before
+        for o in ops
+        for t in p.inputs[o]
+    ):
+        return []
+    consumed = {t for o in ops for t in p.inputs[o]}
+    opset = set(ops)
+    keep = [t for t in produced if t not in p.graph_outputs]
+    out = []
+    for r in range(min(max_retain, len(keep)) + 1):
+        for retain in map(frozenset, itertools.combinations(keep, r)):
+            choice = opt.best(ops, before, retain)
+            if choice is None:
+                continue
+            hidden = {
+                t
+                for t in produced
+                if t in consumed and t not in p.graph_outputs
+            } - retain
+            written = {t for t in produced if t not in hidden | retain}
+            must = owed | {
+                (produced[t], c)
+                for t in hidden
+                for c in p.consumers[t]
+                if c not in opset
+            }
+            now_met = met | {e for e in edges if opset.issuperset(e)}
+            nxt = (
+                covered | opset,
+                slow | written,
+                retain,
+                frozenset(must),
+                frozenset(now_met),
+            )
+            step = Step(ops, choice.grain, choice.traversal, tuple(retain))
+            out.append((choice.latency, nxt, step))
+    return out
+
+
+def shortest(
+    p: Problem, max_ops: int, max_retain: int
+) -> tuple[float, list[Step]]:
+    """The cheapest schedule and its latency (sum of step latencies)."""
+    opt = GranularityOptimizer(p, "strict", fine=True)
+    sets = op_sets(p, opt, max_ops)
+    edges = {(p.producer[t], c) for t in p.producer for c in p.consumers[t]}
+    inputs = frozenset(t for t in p.graph_inputs)
+    empty: frozenset = frozenset()
+    start: State = (empty, inputs, empty, empty, empty)
+    dist = {start: 0.0}
+    prev: dict[State, tuple[State, Step]] = {}
+    heap = [(0.0, 0, start)]
+    count = 0
+    everything = frozenset(range(p.num_ops))
+    while heap:
+        d, _, state = heapq.heappop(heap)
+        if d > dist[state]:
+            continue
+        if state[0] == everything and state[3] <= state[4]:
+            steps = []
+            while state in prev:
+                state, step = prev[state]
+                steps.append(step)
+            return d, steps[::-1]
+        for ops in sets:
+            for cost, nxt, step in successors(
+                p, opt, state, ops, max_retain, edges
+            ):
+                if d + cost < dist.get(nxt, float("inf")) - 1e-9:
+                    dist[nxt] = d + cost
+                    prev[nxt] = (state, step)
+                    count += 1
+                    heapq.heappush(heap, (d + cost, count, nxt))
+    raise ValueError("no valid schedule")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("instance")
+    parser.add_argument("--max-ops", type=int, default=None)
+    parser.add_argument("--max-retain", type=int, default=2)
+    args = parser.parse_args()
+    p = load_problem(args.instance)
+    began = time.perf_counter()
+    total, steps = shortest(p, args.max_ops or p.num_ops, args.max_retain)
+    ev = evaluate(p, to_solution(p, steps), "strict")
+    print(
+        f"{args.instance}: best over subgraphs of <= "
+        f"{args.max_ops or p.num_ops} ops {total:.1f}; evaluated "
+        f"{'valid' if ev.valid else ev.category} {ev.total_latency:.1f} "
+        f"[{time.perf_counter() - began:.1f} s]"
+    )
+    for s in steps:
+        print(f"  {s}")
+
+
+if __name__ == "__main__":
+    main()
