@@ -54,10 +54,6 @@ ENUMERATION_SHARE = 0.3
 REFINE_SHARE = 0.25
 # Share of the time left for column generation by LP prices.
 PRICING_SHARE = 0.2
-# Share of the time left after the global rounds kept from the windows
-# for recomputation (contest only: in strict it found no gain on any
-# benchmark or generated graph measured, see benchmarks/README.md).
-RECOMPUTE_SHARE = 0.15
 # Below this many seconds a CP-SAT search is not worth starting.
 MIN_SEARCH = 0.05
 # No-goods added to the order-free master before the positional model
@@ -248,14 +244,9 @@ class _Driver:
         else:
             settled = _Settled(SolveStatus.FEASIBLE, None, "no global round")
         before = self.best.objective
-        recompute, final = Recomputer(self.problem, self.rules, fine), None
-        if recompute.shared and self.rules == "contest":
-            final = self.deadline
-            self.deadline -= RECOMPUTE_SHARE * self.left()
         windows, gains = self._lns(fine)
-        self.deadline = final or self.deadline
         if self.best.steps is not None:
-            found = recompute.improve(
+            found = Recomputer(self.problem, self.rules, fine).improve(
                 self.best.steps, self.best.objective, self.deadline
             )
             if found is not None:
