@@ -16,7 +16,9 @@ granularity optimizer.
 The LP value after pricing bounds the integer master over the final
 columns from below; pricing is a heuristic search, so it is not a bound
 over all schedules, nor over every column. Recomputation (an op in two
-subgraphs) has no form here: the master covers each op exactly once.
+subgraphs) has no form here: the master covers each op exactly once, and
+recomputation is a pass over the final schedule
+(:mod:`mlsched.solver.recompute`).
 """
 
 from __future__ import annotations
