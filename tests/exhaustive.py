@@ -32,6 +32,7 @@ import heapq
 import itertools
 import math
 import random
+import weakref
 from functools import cache
 from typing import Any
 
@@ -129,14 +130,25 @@ def _best_order_cost(view: SubgraphView, grain: Grain) -> float:
     """The cheapest latency over every tile order (Held-Karp)."""
     nw, nh = view.grid(grain)
     n = nw * nh
-    alone = np.array(
-        [reference_cost(view, grain, [i]).latency for i in range(n)]
-    )
+    width, height = view.grid_shape
+    # A tile run first costs what its shape costs: memory starts empty.
+    first: dict[tuple[int, int], float] = {}
+
+    def lone(i: int) -> float:
+        r, c = divmod(i, nw)
+        key = (
+            min(grain.h, height - r * grain.h),
+            min(grain.w, width - c * grain.w),
+        )
+        if key not in first:
+            first[key] = reference_cost(view, grain, [i]).latency
+        return first[key]
+
+    alone = np.array([lone(i) for i in range(n)])
     if n == 1:
         return float(alone[0])
     # A tile's cost after another depends only on its own shape and on
     # which of row and column it shares with that one.
-    width, height = view.grid_shape
     memo: dict[tuple[int, int, bool, bool], float] = {}
 
     def follow(j: int, i: int) -> float:
@@ -172,6 +184,13 @@ def _shortest_path(alone_raw: bytes, after_raw: bytes, n: int) -> float:
                 key = mask | 1 << nxt
                 best[key, nxt] = min(best[key, nxt], via[nxt])
     return float(best[(1 << n) - 1].min())
+
+
+#: Per problem, the cheapest latency over tile orders of each subgraph
+#: (ops, retained in, retained out) at each granularity.
+_LATENCIES: weakref.WeakKeyDictionary[
+    Problem, dict[tuple[Any, ...], float]
+] = weakref.WeakKeyDictionary()
 
 
 class _Search:
@@ -219,14 +238,20 @@ class _Search:
     ) -> float:
         """The cheapest latency of one subgraph over grains and orders."""
         view = SubgraphView(self.p, ops, retain_out, retain_in)
+        # Latencies do not depend on the profile: both share them.
+        shared = _LATENCIES.setdefault(self.p, {})
         best = math.inf
         for grain in self._grains(ops):
             if subgraph_violation(view, grain, self.rules) is not None:
                 continue
-            if traversal_matters(view, grain):
-                best = min(best, _best_order_cost(view, grain))
-            else:
-                best = min(best, view_cost(view, grain).latency)
+            key = (ops, retain_in, retain_out, grain)
+            if key not in shared:
+                shared[key] = (
+                    _best_order_cost(view, grain)
+                    if traversal_matters(view, grain)
+                    else view_cost(view, grain).latency
+                )
+            best = min(best, shared[key])
         return best
 
     def _retains(
