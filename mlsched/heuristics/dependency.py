@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Protocol
 
 from mlsched.model import Problem
+from mlsched.model.bounds import native_tiles
 
 
 class DependencyAnalyzer:
@@ -79,13 +80,9 @@ class DependencyAnalyzer:
         cheap, monotone in the op's real cost, and needs no search.
         """
         p = self.problem
-        w_native, h_native = p.native_granularity
         costs = []
         for o in range(p.num_ops):
-            out = p.outputs[o][0]
-            tiles = -(-p.widths[out] // w_native) * -(
-                -p.heights[out] // h_native
-            )
+            tiles = native_tiles(p, p.outputs[o][0])
             moved = sum(p.sizes[t] for t in (*p.inputs[o], *p.outputs[o]))
             costs.append(
                 max(

@@ -339,9 +339,9 @@ class GranularityOptimizer:
             return None
         p = self.problem
         k_values = self._k_values(view)
-        always, _, multi, _ = view._fusion_facts
-        if always is not None or (
-            multi is not None and view.num_k_steps(k_values[0]) > 1
+        facts = view.fusion_facts
+        if facts.always is not None or (
+            facts.multi is not None and view.num_k_steps(k_values[0]) > 1
         ):
             return None
         return _Search(

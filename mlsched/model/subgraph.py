@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
+from typing import NamedTuple
 
 from mlsched import clock
 from mlsched.model.problem import Problem
@@ -85,6 +86,33 @@ class Grain:
     def as_list(self) -> list[int]:
         """The contest ``[w, h, k]`` list."""
         return [self.w, self.h, self.k]
+
+
+class WideOperand(NamedTuple):
+    """A Pointwise output a MatMul of the subgraph reads: with several
+    k-steps the tile must cover the MatMul's K along ``axis``."""
+
+    #: The Pointwise op.
+    op: int
+    #: The MatMul reading its output.
+    matmul: int
+    #: The MatMul's K.
+    k_op: int
+    #: ``"w"`` (read as LHS) or ``"h"`` (read as RHS).
+    axis: str
+
+
+class FusionFacts(NamedTuple):
+    """The granularity-independent parts of the fusion rules."""
+
+    #: Why no granularity is valid, or None.
+    always: str | None
+    #: Pointwise operands that need a wide tile when k-steps > 1.
+    wide: tuple[WideOperand, ...]
+    #: Why several k-steps are not valid, or None.
+    multi: str | None
+    #: Whether 3+ MatMuls or a middle one need w = k = K.
+    square: bool
 
 
 class SubgraphView:
@@ -259,26 +287,20 @@ class SubgraphView:
     # Rules ---------------------------------------------------------------
 
     @cached_property
-    def _fusion_facts(
-        self,
-    ) -> tuple[str | None, list[tuple[int, int, int, str]], str | None, bool]:
-        """Grain-independent parts of the fusion rules.
-
-        (violation at any grain, Pointwise operands needing a wide tile
-        when k-steps > 1 as (pw op, matmul, K, "w" or "h"), violation when
-        k-steps > 1, whether 3+ MatMuls or a middle one need w = k = K).
-        """
+    def fusion_facts(self) -> FusionFacts:
+        """The parts of the fusion rules (SPEC §4 item 7) that depend on
+        no granularity; :meth:`fusion_violation` applies them."""
         p = self.problem
         for m, (_, _, fl, fr) in self._chain_flags.items():
             if fl and fr:
-                return (
+                return FusionFacts(
                     f"op {m}: its output is read as LHS and as RHS by "
                     "fused MatMuls",
-                    [],
+                    (),
                     None,
                     False,
                 )
-        wide: list[tuple[int, int, int, str]] = []
+        wide: list[WideOperand] = []
         for o in self.ops:
             if p.is_matmul[o]:
                 continue
@@ -288,9 +310,9 @@ class SubgraphView:
                         continue
                     lhs, rhs = p.inputs[c]
                     if t == lhs:
-                        wide.append((o, c, p.k_op[c], "w"))
+                        wide.append(WideOperand(o, c, p.k_op[c], "w"))
                     if t == rhs:
-                        wide.append((o, c, p.k_op[c], "h"))
+                        wide.append(WideOperand(o, c, p.k_op[c], "h"))
         values = list(self.roles.values())
         multi: str | None = None
         heads = sum(r.is_head for r in values)
@@ -307,11 +329,11 @@ class SubgraphView:
         elif alone > 1:
             multi = "at most one standalone MatMul when k-steps > 1"
         square = len(self.matmuls) >= 3 or Role.MIDDLE in values
-        return None, wide, multi, square
+        return FusionFacts(None, tuple(wide), multi, square)
 
     def fusion_violation(self, grain: Grain) -> str | None:
         """Why the fusion rules (SPEC §4 item 7) reject this, or None."""
-        always, wide, multi, square = self._fusion_facts
+        always, wide, multi, square = self.fusion_facts
         if always is not None:
             return always
         p = self.problem
