@@ -39,7 +39,7 @@ from mlsched.heuristics.fusion import (
 )
 from mlsched.heuristics.granularity import Choice, GranularityOptimizer
 from mlsched.model import Grain, Problem, SubgraphView, view_cost
-from mlsched.model.schedule import Step, step_latencies
+from mlsched.model.schedule import Step, retained_in, step_latencies
 from mlsched.model.subgraph import shape_signature
 from mlsched.model.types import Rules
 
@@ -112,11 +112,11 @@ def polish(
     instant) the remaining steps keep their granularity.
     """
     out = []
-    before: frozenset[int] = frozenset()
     # Repeated layers polish alike: one decision per distinct step.
     memo: dict[object, tuple[Grain, str]] = {}
-    for s in steps:
-        retain = frozenset(s.retain)
+    befores = retained_in(s.retain for s in steps)
+    for s, carried in zip(steps, befores):
+        before, retain = frozenset(carried), frozenset(s.retain)
         key = (
             shape_signature(coarse.problem, s.ops, before, retain),
             s.grain,
@@ -129,7 +129,6 @@ def polish(
                 memo[key] = _polished(coarse, fine, s, before)
         grain, traversal = memo[key]
         out.append(Step(s.ops, grain, traversal, s.retain))
-        before = retain
     return out
 
 
@@ -523,8 +522,9 @@ class ListScheduler:
             retained[i] = current
             current = layers[i][current][1]
         steps = []
-        before: frozenset[int] = empty
-        for i, ops in enumerate(order):
+        for i, (ops, before) in enumerate(
+            zip(order, retained_in(retained), strict=True)
+        ):
             choice = self.optimizer.best(ops, before, retained[i])
             assert choice is not None
             steps.append(
@@ -535,5 +535,4 @@ class ListScheduler:
                     tuple(sorted(retained[i])),
                 )
             )
-            before = retained[i]
         return steps

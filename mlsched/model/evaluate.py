@@ -16,6 +16,7 @@ from mlsched.model.cost import (
 )
 from mlsched.model.io import Source, load_problem, load_solution
 from mlsched.model.problem import Problem
+from mlsched.model.schedule import retained_in
 from mlsched.model.solution import Solution
 from mlsched.model.subgraph import Grain, SubgraphView
 from mlsched.model.types import RULES, Rules, isclose
@@ -201,13 +202,11 @@ def _check_contest(
             member.setdefault(o, set()).add(s)
 
     views: list[tuple[SubgraphView, Grain]] = []
-    retain_in: tuple[int, ...] = ()
-    for s in range(n):
+    for s, retain_in in enumerate(retained_in(sol.tensors_to_retain)):
         try:
             views.append(_check_subgraph_contest(p, sol, s, retain_in, member))
         except _Violation as v:
             raise _Violation(v.category, f"subgraph {s}: {v.message}") from v
-        retain_in = sol.tensors_to_retain[s]
     return views
 
 

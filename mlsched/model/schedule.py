@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from mlsched.model.cost import (
@@ -78,8 +78,8 @@ def from_solution(problem: Problem, solution: Solution) -> list[Step] | None:
     granularities have three entries; the solution is not validated.
     """
     steps = []
-    retain_in: tuple[int, ...] = ()
-    for s, ops in enumerate(solution.subgraphs):
+    befores = retained_in(solution.tensors_to_retain)
+    for s, (ops, retain_in) in enumerate(zip(solution.subgraphs, befores)):
         if len(solution.granularities[s]) != 3:
             return None
         grain = Grain.of(solution.granularities[s])
@@ -100,18 +100,28 @@ def from_solution(problem: Problem, solution: Solution) -> list[Step] | None:
         if name is None:
             return None
         steps.append(Step(tuple(ops), grain, name, retain))
-        retain_in = retain
     return steps
+
+
+def retained_in(
+    retains: Iterable[Iterable[int]],
+) -> Iterator[tuple[int, ...]]:
+    """The tensors retained into each subgraph of a schedule, given what
+    each subgraph retains (SPEC §7): none into the first, then what its
+    predecessor retains."""
+    before: tuple[int, ...] = ()
+    for retain in retains:
+        yield before
+        before = tuple(retain)
 
 
 def _views(
     problem: Problem, steps: Sequence[Step]
 ) -> Iterator[tuple[SubgraphView, Step]]:
     """Each step with its view (retained sets from the step before)."""
-    retain_in: tuple[int, ...] = ()
-    for step in steps:
-        yield SubgraphView(problem, step.ops, step.retain, retain_in), step
-        retain_in = step.retain
+    befores = retained_in(s.retain for s in steps)
+    for step, before in zip(steps, befores):
+        yield SubgraphView(problem, step.ops, step.retain, before), step
 
 
 def step_latencies(problem: Problem, steps: Sequence[Step]) -> list[float]:
