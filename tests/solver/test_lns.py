@@ -9,11 +9,12 @@ import time
 
 import pytest
 
-from mlsched import evaluate, load_problem
+from mlsched import clock, evaluate, load_problem
 from mlsched.heuristics import GranularityOptimizer
 from mlsched.heuristics.start import list_start
 from mlsched.model import Grain
 from mlsched.model.schedule import Step, to_solution
+from mlsched.solver.driver import bound_reserve, solve_cpsat
 from mlsched.solver.lns import (
     Rotation,
     Window,
@@ -164,3 +165,29 @@ def test_window_search_deeper_level_is_valid() -> None:
         ev = evaluate(problem, to_solution(problem, out.steps), "strict")
         assert ev.valid, ev.message
         assert out.objective < begin.objective
+
+
+def test_deterministic_solve_keeps_the_wall_clock_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests that a deterministic solve whose virtual clock barely moves
+    (so that only the wall-clock hard stop can end its windows) returns
+    within 0.5 s of a 1.5 s limit, with a valid schedule."""
+    monkeypatch.setattr(clock, "STEP_SECONDS", 1e-9)
+    monkeypatch.setattr(clock, "COST_SECONDS", 1e-9)
+    problem = load_problem("mlsys-2026-13")
+    started = time.perf_counter()
+    result = solve_cpsat(problem, "strict", 1.5, deterministic=True)
+    assert time.perf_counter() - started < 2.0
+    assert "may not be reproducible" in result.message  # the hard stop
+    assert result.solution is not None
+    assert evaluate(problem, result.solution, "strict").valid
+
+
+def test_bound_reserve_per_op_and_capped() -> None:
+    """Tests that the list scheduler leaves the lower bound 3 ms per op,
+    at most 60% of the limit: 3 s for 1,000 ops at 120 s, 1.2 s of a
+    2 s limit, 0.015 s for 5 ops."""
+    assert bound_reserve(1000, 120.0) == pytest.approx(3.0)
+    assert bound_reserve(1000, 2.0) == pytest.approx(1.2)
+    assert bound_reserve(5, 2.0) == pytest.approx(0.015)
