@@ -75,8 +75,10 @@ WIDEST_WINDOW = 80
 DEEPEST_LEVEL = 10
 WINDOW_SECONDS = 3.0
 MIN_WINDOW = 1.0
-# Share of the whole budget the windows leave to the recomputation pass.
+# Share of the whole budget the windows leave to the recomputation pass,
+# and seconds at most.
 RECOMPUTE_SHARE = 0.1
+RECOMPUTE_SECONDS = 3.0
 # Share of the time left one global CP-SAT search may take: a master that
 # does not settle leaves the rest to the windows.
 SEARCH_SHARE = 0.5
@@ -369,7 +371,9 @@ class _Driver:
         )
         windows = gains = 0
         # The recomputation pass after the windows keeps a share.
-        reserve = RECOMPUTE_SHARE * (self.deadline - self.start)
+        reserve = min(
+            RECOMPUTE_SECONDS, RECOMPUTE_SHARE * (self.deadline - self.start)
+        )
         while (
             self.left() > MIN_WINDOW + reserve and self.best.steps is not None
         ):
