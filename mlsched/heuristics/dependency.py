@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Container, Iterable, Sequence
 from functools import cached_property
 from typing import Protocol
 
@@ -162,6 +163,31 @@ class DependencyAnalyzer:
             for t in p.outputs[o]
             for c in p.consumers[t]
         ]
+
+    @cached_property
+    def links(self) -> tuple[tuple[int, int], ...]:
+        """Op pairs linked by a tensor, sorted: each data edge as
+        (producer, consumer) and each two readers of one tensor in
+        ascending order. Only linked ops may share a subgraph usefully
+        (and, in the strict profile, at all: SPEC §8 item 3)."""
+        pairs = {(o, c) for o, c, _ in self.edges()}
+        for readers in self.problem.consumers:
+            pairs.update(itertools.combinations(readers, 2))
+        return tuple(sorted(pairs))
+
+    def may_retain(self, t: int, ops: Container[int]) -> bool:
+        """Whether a subgraph of ``ops`` that produces tensor ``t`` may
+        keep it in fast memory for the next subgraph: ``t`` has readers,
+        none of them in ``ops``, and fits fast memory. (The next subgraph
+        must also hold every reader: a later one would load a tensor
+        that was never written back, in both profiles.)"""
+        p = self.problem
+        readers = p.consumers[t]
+        return (
+            bool(readers)
+            and not any(c in ops for c in readers)
+            and p.sizes[t] < p.fast_memory_capacity
+        )
 
     def fusable_edges(
         self, optimizer: GranularityOptimizerLike

@@ -334,12 +334,7 @@ class ListScheduler:
     @cached_property
     def links(self) -> list[tuple[int, int]]:
         """Op pairs whose groups may merge: data edges and shared reads."""
-        p = self.problem
-        pairs = {(o, c) for o, c, _ in self.deps.edges()}
-        for readers in p.consumers:
-            for a, b in itertools.combinations(readers, 2):
-                pairs.add((a, b))
-        return sorted(pairs)
+        return list(self.deps.links)
 
     def _closure(
         self,
@@ -452,18 +447,13 @@ class ListScheduler:
         p = self.problem
         inside = set(prev)
         readers = set(nxt)
-        out = []
-        for o in prev:
-            for t in p.outputs[o]:
-                cons = p.consumers[t]
-                if (
-                    cons
-                    and not any(c in inside for c in cons)
-                    and all(c in readers for c in cons)
-                    and p.sizes[t] < p.fast_memory_capacity
-                ):
-                    out.append(t)
-        return out
+        return [
+            t
+            for o in prev
+            for t in p.outputs[o]
+            if self.deps.may_retain(t, inside)
+            and all(c in readers for c in p.consumers[t])
+        ]
 
     def _affinity(self, prev: Sequence[int], group: Sequence[int]) -> int:
         """Elements of tensors ``group`` could take retained from ``prev``."""

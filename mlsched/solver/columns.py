@@ -22,7 +22,7 @@ from mlsched.heuristics import (
     GranularityOptimizer,
 )
 from mlsched.model import Problem, SubgraphView, view_cost
-from mlsched.model.schedule import Step
+from mlsched.model.schedule import Step, retained_in
 
 logger = logging.getLogger(__name__)
 
@@ -99,14 +99,10 @@ class ColumnGenerator:
         self._neighbours = self._links()
 
     def _links(self) -> list[set[int]]:
-        p = self.problem
-        nb: list[set[int]] = [set() for _ in range(p.num_ops)]
-        for o, c, _ in self.deps.edges():
-            nb[o].add(c)
-            nb[c].add(o)
-        for readers in p.consumers:
-            for a in readers:
-                nb[a].update(r for r in readers if r != a)
+        nb: list[set[int]] = [set() for _ in range(self.problem.num_ops)]
+        for a, b in self.deps.links:
+            nb[a].add(b)
+            nb[b].add(a)
         return nb
 
     def neighbours(self, op: int) -> set[int]:
@@ -225,13 +221,7 @@ class ColumnGenerator:
             opset = set(ops)
             for o in ops:
                 for t in p.outputs[o]:
-                    readers = p.consumers[t]
-                    if (
-                        readers
-                        and not opset.intersection(readers)
-                        and t not in p.graph_outputs
-                        and p.sizes[t] < p.fast_memory_capacity
-                    ):
+                    if self.deps.may_retain(t, opset):
                         makes.setdefault(t, []).append(ops)
             for t in {t for o in ops for t in p.inputs[o]}:
                 src = p.producer.get(t)
@@ -317,12 +307,10 @@ def refine(
 def schedule_columns(problem: Problem, steps: Sequence[Step]) -> list[Column]:
     """The schedule's subgraphs as columns, with their own granularity."""
     cols = []
-    retain_in: frozenset[int] = frozenset()
-    for s in steps:
-        retain_out = frozenset(s.retain)
+    for s, before in zip(steps, retained_in(s.retain for s in steps)):
+        retain_in, retain_out = frozenset(before), frozenset(s.retain)
         view = SubgraphView(problem, s.ops, retain_out, retain_in)
         cost = view_cost(view, s.grain, s.traversal)
         choice = Choice(s.grain, s.traversal, cost)
         cols.append(Column(s.ops, retain_in, retain_out, choice))
-        retain_in = retain_out
     return cols

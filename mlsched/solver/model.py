@@ -15,7 +15,7 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from mlsched.model import Problem
-from mlsched.model.schedule import Step
+from mlsched.model.schedule import Step, retained_in
 from mlsched.solver.columns import Column
 from mlsched.solver.constraints import (
     add_adjacency,
@@ -74,13 +74,11 @@ class MasterBase:
 
     def index_of(self, steps: Sequence[Step]) -> list[int]:
         """Column indices of a schedule's steps (each must be a column)."""
-        chosen = []
-        retain_in: frozenset[int] = frozenset()
-        for s in steps:
-            key = (s.ops, retain_in, frozenset(s.retain))
-            chosen.append(self._index[key])
-            retain_in = frozenset(s.retain)
-        return chosen
+        befores = retained_in(s.retain for s in steps)
+        return [
+            self._index[s.ops, frozenset(before), frozenset(s.retain)]
+            for s, before in zip(steps, befores)
+        ]
 
     def chosen(self, value: Callable[[Any], int]) -> list[int]:
         """The selected column indices of an assignment."""
