@@ -149,6 +149,47 @@ def _step_compute(view: SubgraphView, grain: Grain, nk: int, j: int) -> float:
     return total
 
 
+@dataclass
+class _Tally:
+    """Cells summed into a :class:`SubgraphCost`: each costs the larger
+    of its compute and its transfer time (SPEC §5)."""
+
+    latency: float = 0.0
+    compute_time: float = 0.0
+    memory_time: float = 0.0
+    compute_cells: int = 0
+    memory_cells: int = 0
+
+    def add(self, compute: float, transfer: float, n: int = 1) -> None:
+        """Count ``n`` cells of this compute and transfer time."""
+        self.latency += n * max(compute, transfer)
+        self.compute_time += n * compute
+        self.memory_time += n * transfer
+        if compute >= transfer:
+            self.compute_cells += n
+        else:
+            self.memory_cells += n
+
+    def cost(
+        self,
+        view: SubgraphView,
+        grain: Grain,
+        tiles: tuple[int, int],
+        k_steps: int,
+    ) -> SubgraphCost:
+        """The subgraph's cost from the cells counted so far."""
+        return SubgraphCost(
+            latency=self.latency,
+            working_set=view.working_set(grain),
+            tiles=tiles,
+            k_steps=k_steps,
+            compute_cells=self.compute_cells,
+            memory_cells=self.memory_cells,
+            compute_time=self.compute_time,
+            memory_time=self.memory_time,
+        )
+
+
 def reference_cost(
     view: SubgraphView,
     grain: Grain,
@@ -173,8 +214,7 @@ def reference_cost(
     bw = p.slow_memory_bandwidth
     tiles = range(nw * nh) if order is None else order
     last: dict[int, Key] = {}
-    latency = compute_time = memory_time = 0.0
-    compute_cells = memory_cells = 0
+    tally = _Tally()
     for idx in tiles:
         r, c = divmod(idx, nw)
         h_eff = min(h, height - r * h)
@@ -193,24 +233,8 @@ def reference_cost(
                 moved += _use_size(view, u.kind, u.op, h_eff, w_eff, k_eff)
             if j == nk - 1:
                 moved += len(view.evicted) * h_eff * w_eff
-            transfer = moved / bw
-            latency += max(compute, transfer)
-            compute_time += compute
-            memory_time += transfer
-            if compute >= transfer:
-                compute_cells += 1
-            else:
-                memory_cells += 1
-    return SubgraphCost(
-        latency=latency,
-        working_set=view.working_set(grain),
-        tiles=(nw, nh),
-        k_steps=nk,
-        compute_cells=compute_cells,
-        memory_cells=memory_cells,
-        compute_time=compute_time,
-        memory_time=memory_time,
-    )
+            tally.add(compute, moved / bw)
+    return tally.cost(view, grain, (nw, nh), nk)
 
 
 def _index_classes(n: int, parity: bool) -> list[tuple[int, int]]:
@@ -444,8 +468,7 @@ def view_cost(
         return sum(n * min(k, ref - j * k) for ref, n in pairs)
 
     shapes = _shape_classes(view, grain, traversal)
-    latency = compute_time = memory_time = 0.0
-    compute_cells = memory_cells = 0
+    tally = _Tally()
     for j, j_count in steps:
         cell_compute = compute[j]
         coeffs: dict[int, tuple[int, int, int, int]] = {}
@@ -461,25 +484,8 @@ def view_cost(
                 )
             a_hw, a_h, a_w, a_0 = coeffs[s]
             moved = a_hw * h_eff * w_eff + a_h * h_eff + a_w * w_eff + a_0
-            transfer = moved / bw
-            n = count * j_count
-            latency += n * max(cell_compute, transfer)
-            compute_time += n * cell_compute
-            memory_time += n * transfer
-            if cell_compute >= transfer:
-                compute_cells += n
-            else:
-                memory_cells += n
-    return SubgraphCost(
-        latency=latency,
-        working_set=view.working_set(grain),
-        tiles=(nw, nh),
-        k_steps=nk,
-        compute_cells=compute_cells,
-        memory_cells=memory_cells,
-        compute_time=compute_time,
-        memory_time=memory_time,
-    )
+            tally.add(cell_compute, moved / bw, count * j_count)
+    return tally.cost(view, grain, (nw, nh), nk)
 
 
 def subgraph_cost(
