@@ -323,9 +323,7 @@ def _load_profile(view: SubgraphView, single_step: bool) -> list[_Loads]:
     row and column the tile shares with the previous one; never on sizes.
     Each situation is played once on representative coordinates.
     """
-    cache: dict[bool, list[_Loads]] = view.__dict__.setdefault(
-        "_load_profiles", {}
-    )
+    cache = view.load_profiles
     if single_step in cache:
         return cache[single_step]
     uses = view.uses

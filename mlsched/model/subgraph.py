@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from mlsched import clock
 from mlsched.model.problem import Problem
@@ -100,6 +100,26 @@ class WideOperand(NamedTuple):
     k_op: int
     #: ``"w"`` (read as LHS) or ``"h"`` (read as RHS).
     axis: str
+
+
+class WorkingSetTerms(NamedTuple):
+    """A subgraph's working-set coefficients (SPEC §6), by slice shape.
+
+    The working set at grain [w, h, k] (``ks = min(k, K_slicing)``) is
+    ``fixed + planes*h*w + h*(lhs*ks + head_lhs*K_up + Σ standalone LHS
+    k₀) + w*(rhs*ks + head_rhs*K_up + Σ standalone RHS k₀) + streaming *
+    K_up*ks``.
+    """
+
+    fixed: int  # the retained-in tensors, whole
+    planes: int  # h*w slices: Pointwise inputs and the outputs
+    lhs: int  # chain LHS uses, h*ks each
+    rhs: int  # chain RHS uses, ks*w each
+    head_lhs: int  # LHS-head stationary LHS uses, h*K_up each
+    head_rhs: int  # RHS-head stationary RHS uses, K_up*w each
+    streaming: int  # head streaming uses, K_up*ks each
+    alone_lhs: tuple[int, ...]  # K_op of each standalone LHS use
+    alone_rhs: tuple[int, ...]  # K_op of each standalone RHS use
 
 
 class FusionFacts(NamedTuple):
@@ -375,17 +395,14 @@ class SubgraphView:
         return None
 
     @cached_property
-    def _ws_terms(
-        self,
-    ) -> tuple[
-        int, int, int, int, int, int, int, tuple[int, ...], tuple[int, ...]
-    ]:
-        """Working-set coefficients (SPEC §6), grouped by slice shape.
+    def load_profiles(self) -> dict[bool, list[Any]]:
+        """Memo of :mod:`mlsched.model.cost`'s load profiles, keyed by
+        whether the subgraph runs one k-step (filled there, on demand)."""
+        return {}
 
-        (retained-in size, h*w planes, chain LHS and RHS uses (h*ks,
-        ks*w), LHS- and RHS-head stationary uses (h*K_up, K_up*w), head
-        streaming uses (K_up*ks), K of standalone LHS and RHS uses).
-        """
+    @cached_property
+    def ws_terms(self) -> WorkingSetTerms:
+        """Working-set coefficients (SPEC §6), grouped by slice shape."""
         p = self.problem
         fixed = sum(p.sizes[t] for t in self.retain_in)
         planes = len(self.outputs)
@@ -413,39 +430,39 @@ class SubgraphView:
                 hr += 1
             else:
                 mid += 1
-        return (
-            fixed,
-            planes,
-            lhs,
-            rhs,
-            hl,
-            hr,
-            mid,
-            tuple(alone_lhs),
-            tuple(alone_rhs),
+        return WorkingSetTerms(
+            fixed=fixed,
+            planes=planes,
+            lhs=lhs,
+            rhs=rhs,
+            head_lhs=hl,
+            head_rhs=hr,
+            streaming=mid,
+            alone_lhs=tuple(alone_lhs),
+            alone_rhs=tuple(alone_rhs),
         )
 
     def working_set(self, grain: Grain) -> int:
         """Peak fast-memory use at k-step 0 (SPEC §6)."""
         clock.count(clock.WORKING_SET_UNITS)
         w, h, k = grain.w, grain.h, grain.k
-        fixed, planes, lhs, rhs, hl, hr, mid, a_lhs, a_rhs = self._ws_terms
-        ws = fixed + planes * h * w
+        t = self.ws_terms
+        ws = t.fixed + t.planes * h * w
         if not self.matmuls:
             return ws
         ks = min(k, self.k_slicing)
         k_up = self.k_up
         # k_eff(m, 0): a standalone MatMul covers its K at one k-step.
         if self.num_k_steps(k) == 1:
-            k_lhs, k_rhs = sum(a_lhs), sum(a_rhs)
+            k_lhs, k_rhs = sum(t.alone_lhs), sum(t.alone_rhs)
         else:
-            k_lhs = sum(min(k, k_op) for k_op in a_lhs)
-            k_rhs = sum(min(k, k_op) for k_op in a_rhs)
+            k_lhs = sum(min(k, k_op) for k_op in t.alone_lhs)
+            k_rhs = sum(min(k, k_op) for k_op in t.alone_rhs)
         return (
             ws
-            + h * (lhs * ks + k_lhs + hl * k_up)
-            + w * (rhs * ks + k_rhs + hr * k_up)
-            + mid * k_up * ks
+            + h * (t.lhs * ks + k_lhs + t.head_lhs * k_up)
+            + w * (t.rhs * ks + k_rhs + t.head_rhs * k_up)
+            + t.streaming * k_up * ks
         )
 
     def strict_violation(self, grain: Grain) -> tuple[str, str] | None:
