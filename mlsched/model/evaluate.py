@@ -316,16 +316,44 @@ def _strict_data_flow(
                 "retain_not_produced",
                 f"tensor {t} is retained but not produced here",
             )
+    missing = unavailable_input(p, view, evicted)
+    if missing is not None:
+        o, t = missing
+        return (
+            "input_not_available",
+            f"op {o} reads tensor {t}, which is neither a graph "
+            "input nor written to slow memory before",
+        )
+    return None
+
+
+def unavailable_input(
+    p: Problem, view: SubgraphView, evicted: set[int]
+) -> tuple[int, int] | None:
+    """The first input of a subgraph that the data flow cannot supply.
+
+    Parameters
+    ----------
+    p
+        The problem.
+    view
+        The subgraph, with the tensors retained into it.
+    evicted
+        The tensors earlier subgraphs wrote to slow memory.
+
+    Returns
+    -------
+    tuple[int, int] | None
+        ``(op, tensor)`` for the first input neither produced in the
+        subgraph, retained into it, a graph input nor in ``evicted``;
+        None when every input is available.
+    """
     for o in view.ops:
         for t in p.inputs[o]:
             if t in view.produced or t in view.retain_in:
                 continue
             if t not in p.graph_inputs and t not in evicted:
-                return (
-                    "input_not_available",
-                    f"op {o} reads tensor {t}, which is neither a graph "
-                    "input nor written to slow memory before",
-                )
+                return o, t
     return None
 
 
