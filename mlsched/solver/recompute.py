@@ -8,18 +8,30 @@ no working set for it, at the price of the producer's compute and input
 loads once more. Rule 6 allows it exactly when every reader outside a
 subgraph shares some subgraph with the producer.
 
+A sink moves an op into the later subgraph that reads its output and
+recomputes there the producers of its inputs that stay hidden in the
+subgraph it left. The op's input then arrives ephemeral, which can free
+the working set that a MatMul's full-depth operand strip needs: in
+contest benchmark 12 a MatMul whose left operand is a Pointwise sum of a
+skip connection runs at its native tile count beside one recomputed
+Pointwise, where alone it had to split k and reload its operands at
+every k-step.
+
 The column model covers each op once, so recomputation is a pass over a
 finished schedule: for each tensor with readers in several subgraphs it
 tries the producer in every reading subgraph (with and without its
-other copies), and the producer in one more reading subgraph, re-chooses
-the granularity of every changed subgraph, and keeps a move only when
-the exact evaluation of the whole schedule is valid and lower.
+other copies), and the producer in one more reading subgraph; for each
+op it tries its sink. It re-chooses the granularity of every changed
+subgraph, and keeps a move only when the exact evaluation of the whole
+schedule is valid and lower and every input reaches its reader by the
+data flow (made earlier in the subgraph, retained into it, or in slow
+memory), which the contest evaluator alone does not check.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from mlsched import clock
@@ -31,7 +43,8 @@ from mlsched.model import (
     evaluate,
     view_cost,
 )
-from mlsched.model.schedule import Step, to_solution
+from mlsched.model.evaluate import unavailable_input
+from mlsched.model.schedule import Step, retained_in, to_solution
 from mlsched.model.types import Rules
 
 logger = logging.getLogger(__name__)
@@ -68,6 +81,10 @@ class _Move:
     changed: tuple[int, ...]
 
 
+# A family of moves: the moves on a schedule for one tensor or op.
+_Moves = Callable[[list[Step], int], Iterator[_Move]]
+
+
 class Recomputer:
     """Improves a schedule by recomputing producers of shared tensors.
 
@@ -99,6 +116,11 @@ class Recomputer:
             for t in sorted(problem.producer)
             if len(problem.consumers[t]) > 1
         ]
+        # What the pass visits in turn: each shared tensor's moves, then
+        # each op's sink.
+        self._items: list[tuple[_Moves, int]] = [
+            (self._moves, t) for t in self.shared
+        ] + [(self._sinks, o) for o in range(problem.num_ops)]
 
     def improve(
         self,
@@ -109,18 +131,18 @@ class Recomputer:
         """The best schedule found from ``steps`` (of latency
         ``objective``), or None when no move improves.
 
-        The shared tensors are visited in turn, each taking the first of
-        its moves that improves, until a whole round of them finds
-        nothing or ``deadline`` (a :func:`mlsched.clock.now` instant)
-        passes.
+        The shared tensors and then the ops are visited in turn, each
+        taking the first of its moves that improves, until a whole round
+        of them finds nothing or ``deadline`` (a
+        :func:`mlsched.clock.now` instant) passes.
         """
         best: Recomputed | None = None
         current = list(steps)
         turn = stale = 0
-        while stale < len(self.shared) and clock.now() < deadline:
-            t = self.shared[turn % len(self.shared)]
+        while stale < len(self._items) and clock.now() < deadline:
+            moves, item = self._items[turn % len(self._items)]
             turn += 1
-            found = self._first(current, t, objective, deadline)
+            found = self._first(moves(current, item), objective, deadline)
             if found is None:
                 stale += 1
                 continue
@@ -132,10 +154,10 @@ class Recomputer:
         return best
 
     def _first(
-        self, steps: list[Step], t: int, objective: float, deadline: float
+        self, moves: Iterator[_Move], objective: float, deadline: float
     ) -> Recomputed | None:
-        """The first move on tensor ``t`` that lowers ``objective``."""
-        for move in self._moves(steps, t):
+        """The first of ``moves`` that lowers ``objective``."""
+        for move in moves:
             # A move may end in a whole evaluation: start none that could
             # run past the deadline.
             if clock.now() + self._evaluation >= deadline:
@@ -163,6 +185,8 @@ class Recomputer:
             steps[i] = Step(s.ops, choice.grain, choice.traversal, s.retain)
         if sum(self._latencies(steps)) >= objective * (1 - GAIN):
             return None
+        if not self._flows(steps):
+            return None
         began = clock.now()
         solution = to_solution(self.problem, steps)
         ev = evaluate(self.problem, solution, self.rules)
@@ -170,6 +194,17 @@ class Recomputer:
         if not ev.valid or ev.total_latency >= objective * (1 - GAIN):
             return None
         return Recomputed(tuple(steps), solution, ev.total_latency)
+
+    def _flows(self, steps: Sequence[Step]) -> bool:
+        """Whether every input of every step is made earlier in it,
+        retained into it, a graph input or written by an earlier step."""
+        evicted: set[int] = set()
+        for s, before in zip(steps, retained_in(s.retain for s in steps)):
+            view = SubgraphView(self.problem, s.ops, s.retain, before)
+            if unavailable_input(self.problem, view, evicted) is not None:
+                return False
+            evicted.update(view.evicted)
+        return True
 
     def _latencies(self, steps: Sequence[Step]) -> list[float]:
         """Every step's latency, each distinct step in its context
@@ -253,6 +288,59 @@ class Recomputer:
                     Step(second, s.grain, s.traversal, s.retain),
                 ]
                 yield _Move(out, tuple(_around([j, j + 1], len(out))))
+
+    def _sinks(self, steps: list[Step], op: int) -> Iterator[_Move]:
+        """Op ``op`` moved from each step that holds it into the next
+        step that reads its output, when that step holds every reader,
+        with the producers it needs from the step it left recomputed
+        there (those whose output stays hidden in that step)."""
+        p = self.problem
+        readers = {c for t in p.outputs[op] for c in p.consumers[t]}
+        for i, s in enumerate(steps):
+            if op not in s.ops or readers.intersection(s.ops):
+                continue
+            j = next(
+                (
+                    j
+                    for j in range(i + 1, len(steps))
+                    if readers & set(steps[j].ops)
+                ),
+                None,
+            )
+            if j is None or not readers <= set(steps[j].ops):
+                continue
+            yield self._sink(steps, i, j, op)
+
+    def _sink(self, steps: list[Step], i: int, j: int, op: int) -> _Move:
+        """``steps`` with ``op`` moved from step ``i`` into step ``j``
+        beside copies of the producers it needs from step ``i``."""
+        p = self.problem
+        s = steps[i]
+        rest = [o for o in s.ops if o != op]
+        made = {t: o for o in rest for t in p.outputs[o]}
+        used = {t for o in rest for t in p.inputs[o]}
+        copies: set[int] = set()
+        todo = [op]
+        while todo:
+            for t in p.inputs[todo.pop()]:
+                src = made.get(t)
+                # Read by the rest and not retained: hidden there, so
+                # its reader in step j needs the producer beside it.
+                hidden = t in used and t not in s.retain
+                if src is not None and hidden and src not in copies:
+                    copies.add(src)
+                    todo.append(src)
+        outputs = set(p.outputs[op])
+        out = list(steps)
+        b = steps[j]
+        ops = self.deps.in_order({*b.ops, op, *copies})
+        out[j] = Step(ops, b.grain, b.traversal, b.retain)
+        retain = tuple(t for t in s.retain if t not in outputs)
+        if rest:
+            out[i] = Step(tuple(rest), s.grain, s.traversal, retain)
+            return _Move(out, tuple(_around([i, j], len(out))))
+        del out[i]
+        return _Move(out, tuple(_around([i, j - 1], len(out))))
 
     def _without(
         self, steps: list[Step], src: int, keep: set[int]
