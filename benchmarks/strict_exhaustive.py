@@ -60,6 +60,7 @@ def successors(
     ops: tuple[int, ...],
     max_retain: int,
     edges: set[tuple[int, int]],
+    rules: str,
 ) -> list[tuple[float, State, Step]]:
     """Every step running ``ops`` from ``state``: cost, state, step."""
     covered, slow, before, owed, met = state
@@ -73,6 +74,8 @@ def successors(
     consumed = {t for o in ops for t in p.inputs[o]}
     opset = set(ops)
     keep = [t for t in produced if t not in p.graph_outputs]
+    if rules == "contest":
+        keep += sorted(before - set(produced))
     out = []
     for r in range(min(max_retain, len(keep)) + 1):
         for retain in map(frozenset, itertools.combinations(keep, r)):
@@ -105,10 +108,10 @@ def successors(
 
 
 def shortest(
-    p: Problem, max_ops: int, max_retain: int
+    p: Problem, max_ops: int, max_retain: int, rules: str = "strict"
 ) -> tuple[float, list[Step]]:
     """The cheapest schedule and its latency (sum of step latencies)."""
-    opt = GranularityOptimizer(p, "strict", fine=True)
+    opt = GranularityOptimizer(p, rules, fine=True)
     sets = op_sets(p, opt, max_ops)
     edges = {(p.producer[t], c) for t in p.producer for c in p.consumers[t]}
     inputs = frozenset(t for t in p.graph_inputs)
@@ -131,7 +134,7 @@ def shortest(
             return d, steps[::-1]
         for ops in sets:
             for cost, nxt, step in successors(
-                p, opt, state, ops, max_retain, edges
+                p, opt, state, ops, max_retain, edges, rules
             ):
                 if d + cost < dist.get(nxt, float("inf")) - 1e-9:
                     dist[nxt] = d + cost
@@ -146,11 +149,16 @@ def main() -> None:
     parser.add_argument("instance")
     parser.add_argument("--max-ops", type=int, default=None)
     parser.add_argument("--max-retain", type=int, default=2)
+    parser.add_argument(
+        "--rules", choices=("strict", "contest"), default="strict"
+    )
     args = parser.parse_args()
     p = load_problem(args.instance)
     began = time.perf_counter()
-    total, steps = shortest(p, args.max_ops or p.num_ops, args.max_retain)
-    ev = evaluate(p, to_solution(p, steps), "strict")
+    total, steps = shortest(
+        p, args.max_ops or p.num_ops, args.max_retain, args.rules
+    )
+    ev = evaluate(p, to_solution(p, steps), args.rules)
     print(
         f"{args.instance}: best over subgraphs of <= "
         f"{args.max_ops or p.num_ops} ops {total:.1f}; evaluated "
