@@ -109,6 +109,9 @@ class Recomputer:
         self.optimizer = optimizer
         self.deps = DependencyAnalyzer(problem)
         self._memo: dict[tuple[Step, tuple[int, ...]], float] = {}
+        self._written: dict[
+            tuple[tuple[int, ...], tuple[int, ...]], frozenset[int]
+        ] = {}
         # The longest whole evaluation so far, in clock seconds.
         self._evaluation = 0.0
         self.shared = [
@@ -116,11 +119,14 @@ class Recomputer:
             for t in sorted(problem.producer)
             if len(problem.consumers[t]) > 1
         ]
-        # What the pass visits in turn: each shared tensor's moves, then
-        # each op's sink.
-        self._items: list[tuple[_Moves, int]] = [
+        # What the pass visits in turn: each shared tensor's moves; each
+        # op's sink.
+        self._shared_moves: list[tuple[_Moves, int]] = [
             (self._moves, t) for t in self.shared
-        ] + [(self._sinks, o) for o in range(problem.num_ops)]
+        ]
+        self._sink_moves: list[tuple[_Moves, int]] = [
+            (self._sinks, o) for o in range(problem.num_ops)
+        ]
 
     def improve(
         self,
@@ -131,16 +137,47 @@ class Recomputer:
         """The best schedule found from ``steps`` (of latency
         ``objective``), or None when no move improves.
 
-        The shared tensors and then the ops are visited in turn, each
-        taking the first of its moves that improves, until a whole round
-        of them finds nothing or ``deadline`` (a
-        :func:`mlsched.clock.now` instant) passes.
+        First the shared tensors' moves, then the sinks, each family
+        until a whole round of it finds nothing, and again while either
+        finds something or until ``deadline`` (a
+        :func:`mlsched.clock.now` instant). Shared tensors go first
+        because sinks taken early can close off their larger gains (a
+        generated 300-op transformer: -0.70% instead of -1.43%).
         """
+        best: Recomputed | None = None
+        families = (self._shared_moves, self._sink_moves)
+        # Families in a row that found nothing; a family that found
+        # something ended on a round that did not.
+        idle = turn = 0
+        while idle < len(families) and clock.now() < deadline:
+            found = self._rotate(
+                families[turn % len(families)],
+                best.steps if best is not None else steps,
+                objective,
+                deadline,
+            )
+            turn += 1
+            if found is None:
+                idle += 1
+                continue
+            best, objective, idle = found, found.objective, 1
+        return best
+
+    def _rotate(
+        self,
+        items: list[tuple[_Moves, int]],
+        steps: Sequence[Step],
+        objective: float,
+        deadline: float,
+    ) -> Recomputed | None:
+        """The best schedule from ``steps`` by visiting ``items`` in
+        turn, each taking the first of its moves that improves, until a
+        whole round finds nothing; None when nothing improves."""
         best: Recomputed | None = None
         current = list(steps)
         turn = stale = 0
-        while stale < len(self._items) and clock.now() < deadline:
-            moves, item = self._items[turn % len(self._items)]
+        while stale < len(items) and clock.now() < deadline:
+            moves, item = items[turn % len(items)]
             turn += 1
             found = self._first(moves(current, item), objective, deadline)
             if found is None:
@@ -176,6 +213,7 @@ class Recomputer:
         a lower sum is evaluated exactly, whole.
         """
         steps = list(move.steps)
+        self._repair(steps, move.changed)
         for i in sorted(set(move.changed)):
             before = steps[i - 1].retain if i > 0 else ()
             s = steps[i]
@@ -194,6 +232,39 @@ class Recomputer:
         if not ev.valid or ev.total_latency >= objective * (1 - GAIN):
             return None
         return Recomputed(tuple(steps), solution, ev.total_latency)
+
+    def _repair(self, steps: list[Step], changed: Sequence[int]) -> None:
+        """Copy into each changed step the producers of the inputs that
+        would reach it from nowhere: made by no op of the step, retained
+        into it by none and written to slow memory by no step (and so
+        on up their inputs). A copy in a later step than the write
+        still fails :meth:`_flows`."""
+        p = self.problem
+        written = set(p.graph_inputs).union(*map(self._evicted, steps))
+        for j in sorted(set(changed)):
+            s = steps[j]
+            kept = set(steps[j - 1].retain) if j > 0 else set()
+            have, todo = set(s.ops), list(s.ops)
+            while todo:
+                for t in p.inputs[todo.pop()]:
+                    src = p.producer.get(t)
+                    if src is None or src in have:
+                        continue
+                    if t not in written and t not in kept:
+                        have.add(src)
+                        todo.append(src)
+            if len(have) > len(s.ops):
+                ops = self.deps.in_order(have)
+                steps[j] = Step(ops, s.grain, s.traversal, s.retain)
+
+    def _evicted(self, s: Step) -> frozenset[int]:
+        """The tensors step ``s`` writes to slow memory (its own ops and
+        retained set decide them, not what is retained into it)."""
+        key = (s.ops, s.retain)
+        if key not in self._written:
+            view = SubgraphView(self.problem, s.ops, s.retain)
+            self._written[key] = frozenset(view.evicted)
+        return self._written[key]
 
     def _flows(self, steps: Sequence[Step]) -> bool:
         """Whether every input of every step is made earlier in it,
@@ -313,31 +384,17 @@ class Recomputer:
 
     def _sink(self, steps: list[Step], i: int, j: int, op: int) -> _Move:
         """``steps`` with ``op`` moved from step ``i`` into step ``j``
-        beside copies of the producers it needs from step ``i``."""
-        p = self.problem
-        s = steps[i]
-        rest = [o for o in s.ops if o != op]
-        made = {t: o for o in rest for t in p.outputs[o]}
-        used = {t for o in rest for t in p.inputs[o]}
-        copies: set[int] = set()
-        todo = [op]
-        while todo:
-            for t in p.inputs[todo.pop()]:
-                src = made.get(t)
-                # Read by the rest and not retained: hidden there, so
-                # its reader in step j needs the producer beside it.
-                hidden = t in used and t not in s.retain
-                if src is not None and hidden and src not in copies:
-                    copies.add(src)
-                    todo.append(src)
-        outputs = set(p.outputs[op])
+        (:meth:`_repair` then copies beside it the producers whose
+        outputs no longer reach it)."""
+        s, b = steps[i], steps[j]
+        rest = tuple(o for o in s.ops if o != op)
         out = list(steps)
-        b = steps[j]
-        ops = self.deps.in_order({*b.ops, op, *copies})
+        ops = self.deps.in_order({*b.ops, op})
         out[j] = Step(ops, b.grain, b.traversal, b.retain)
+        outputs = set(self.problem.outputs[op])
         retain = tuple(t for t in s.retain if t not in outputs)
         if rest:
-            out[i] = Step(tuple(rest), s.grain, s.traversal, retain)
+            out[i] = Step(rest, s.grain, s.traversal, retain)
             return _Move(out, tuple(_around([i, j], len(out))))
         del out[i]
         return _Move(out, tuple(_around([i, j - 1], len(out))))
