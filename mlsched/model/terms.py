@@ -29,6 +29,7 @@ class _Acc:
     m_nw: float = 0.0
     m_nh: float = 0.0
     m_n: float = 0.0
+    stores: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -59,18 +60,20 @@ def op_terms(tb: TrafficBound, o: int, cfg: Config) -> Terms | None:
     ins = list(dict.fromkeys(p.inputs[o]))
     kept = sum(p.sizes[t] for t, s in zip(ins, cfg.ins) if s is State.KEPT)
     planes = sum(s is not State.EPH for s in cfg.outs)
+    stores = float(
+        sum(
+            p.sizes[t]
+            for t, s in zip(p.outputs[o], cfg.outs)
+            if s is State.EVICT
+        )
+    )
     acc = _Acc(
         kept=kept,
         planes=planes,
         ws0=kept,
         ws_hw=max(1, planes),
-        m0=float(
-            sum(
-                p.sizes[t]
-                for t, s in zip(p.outputs[o], cfg.outs)
-                if s is State.EVICT
-            )
-        ),
+        m0=stores,
+        stores=stores,
     )
     if not p.is_matmul[o]:
         width, height = cfg.grid
@@ -91,6 +94,7 @@ def _terms(
     w_min: int = 1,
     h_min: int = 1,
     w_eq: int = 0,
+    first: tuple[float, ...] = (1.0,),
 ) -> Terms:
     return Terms(
         grid=cfg.grid,
@@ -109,6 +113,9 @@ def _terms(
         w_min=w_min,
         h_min=h_min,
         w_eq=w_eq,
+        stores=acc.stores,
+        many=cfg.many,
+        first=first,
     )
 
 
@@ -205,8 +212,25 @@ def _matmul_terms(
     w_min, h_min = _pointwise_floor(tb, o, cfg)
     middle = chained and cfg.feed is not None
     return _terms(
-        tb, o, cfg, acc, m_x, w_min, h_min, p.k_op[o] if middle else 0
+        tb,
+        o,
+        cfg,
+        acc,
+        m_x,
+        w_min,
+        h_min,
+        p.k_op[o] if middle else 0,
+        (0.0, _first_share(tb, ks)) if cfg.many else (1.0,),
     )
+
+
+def _first_share(tb: TrafficBound, ks: int) -> float:
+    """The largest share of a MatMul's compute and per-step slices at
+    k-step 0 with several k-steps: k_eff(m, 0) / K_den = k / K_slicing
+    with k <= k_native in strict (k < K_slicing in both profiles)."""
+    if tb.rules == "strict":
+        return min(1.0, tb.p.k_native / ks)
+    return 1.0
 
 
 def _share(

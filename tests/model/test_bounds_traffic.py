@@ -239,3 +239,41 @@ def test_several_k_steps_standalone_pays_shared_input_in_full() -> None:
     assert ev.valid, ev.message
     assert ev.total_latency == pytest.approx(13107.2, rel=1e-9)
     assert 10000.0 < lower_bound(p, "contest") <= ev.total_latency
+
+
+# MatMul 0: T0 (128x256) @ T1 (256x512) -> T2 (128x512), K = 256, cost
+# 1000; Pointwise 1: T2 -> T3 (128x512), cost 10000; capacity 49152.
+STEPPED = hand_problem(
+    [(128, 256), (256, 512), (128, 512), (128, 512)],
+    [("MatMul", [0, 1], 2, 1000), ("Pointwise", [2], 3, 10000)],
+    capacity=49_152,
+)
+
+
+def test_k_step_zero_and_later_steps_weigh_apart() -> None:
+    """Tests inequality (17) on STEPPED in strict: one weight for the
+    cells of k-step 0, another for the later k-steps.
+
+    K = 256 > k_native, so the MatMul runs several k-steps (k <= 128);
+    T2 (65536) cannot be kept (it would fill the next working set).
+    Fused on 4 tiles of 128x128 (the working set h*k + k*w + h*w fits
+    49152 at k = 128), each tile's cell 0 computes the Pointwise op
+    (10000) and 1000 k / 256 of the MatMul while loading 25.6 k; each
+    later cell is memory-bound (25.6 per unit of k against 3.9 of
+    compute), the last also stores T3's tile (1638.4). Per tile 10000
+    + 3.9 k + 25.6 (256 - k) + 1638.4, least at k = 128: 15415.2, so
+    61660.8 in all. Apart, [0] moves 81920 per tile (32768) and [1]
+    computes 40000: 72768. More tiles add 10000 of compute each. So
+    the optimum is 61660.8, at [[0, 1]] with [128, 128, 128].
+
+    One theta for every cell gives 44000 (theta = 1, the compute).
+    Weight 1 on k-step 0 and 0 on the later ones: the Pointwise op
+    40000 + 6553.6 (its stores, at the last k-step), the MatMul at
+    its step-0 share f <= 128 / 256: 4000 f + 26214.4 (1 - f) >=
+    15107.2; sum 61660.8, the optimum.
+    """
+    p = load_problem(STEPPED)
+    assert lower_bound(p, "strict") == pytest.approx(61660.8, rel=1e-9)
+    ev = evaluate(p, schedule([[0, 1]], [[128, 128, 128]]), "strict")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(61660.8, rel=1e-9)
