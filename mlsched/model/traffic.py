@@ -273,6 +273,21 @@ def _bucket(n: np.ndarray) -> np.ndarray:
     return np.where(n <= 64, n, 64 + np.floor(16 * np.log2(n / 64)))
 
 
+def _at_most_one(
+    kids: list[tuple[np.ndarray, np.ndarray | None]],
+) -> np.ndarray | float:
+    """The least sum over fused subtrees given as (cost without a
+    MatMul, cost with any, or None where only the first is allowed),
+    with at most one subtree holding MatMuls (inequality (18))."""
+    frees = [free for free, _ in kids]
+    best: np.ndarray | float = sum(frees, 0.0)
+    for i, (_, any_) in enumerate(kids):
+        if any_ is not None:
+            others = sum(frees[:i] + frees[i + 1 :], 0.0)
+            best = np.minimum(best, others + any_)
+    return best
+
+
 def _classes(counts: np.ndarray) -> np.ndarray:
     """Start of each run of equal tile counts (side 1, 2, ...)."""
     return np.flatnonzero(np.r_[True, counts[1:] != counts[:-1]])
@@ -317,7 +332,7 @@ class TrafficBound:
         self._terms_cache: dict[
             Terms, tuple[np.ndarray, np.ndarray | None]
         ] = {}
-        self._f: dict[tuple[int, Label | None], np.ndarray] = {}
+        self._f: dict[tuple[int, Label | None, bool], np.ndarray] = {}
         self._costed: dict[tuple[object, ...], list[_Option]] = {}
         self._up: dict[tuple[int, int, Label, int], np.ndarray] = {}
         self._options: dict[tuple[int, Label | None], list[_Option]] = {}
@@ -575,18 +590,26 @@ class TrafficBound:
 
     # Dynamic programme over the forest of exact edges --------------------
 
-    def best(self, o: int, fused: Label | None) -> np.ndarray:
+    def best(
+        self, o: int, fused: Label | None, no_matmul: bool = False
+    ) -> np.ndarray:
         """Cheapest cost of op o and the subtree of ops below it.
 
         ``fused``: the exact edge to o's consumer is ephemeral in that
         consumer's appearance, on this grid, with this many k-steps and
         these ops above (o's appearance is then that one), and the cost
-        is per theta and tile-count bucket (rows, columns); ``None``: no
-        constraint, per theta.
+        is per weight row and tile-count bucket (rows, columns);
+        ``None``: no constraint, per weight row. ``no_matmul``: no
+        MatMul among o and the ops fused below it (inequality (18)).
         """
-        key = (o, fused)
+        key = (o, fused, no_matmul)
         if key not in self._f:
-            self._f[key] = self._best(o, fused)
+            if no_matmul and self.p.is_matmul[o]:
+                size = len(self.grid(fused[0]).classes.counts) if fused else 0
+                shape = (len(PROFILES), size) if fused else len(PROFILES)
+                self._f[key] = np.full(shape, np.inf)
+            else:
+                self._f[key] = self._best(o, fused, no_matmul)
         return self._f[key]
 
     def options(self, o: int, fused: Label | None) -> list[_Option]:
@@ -621,13 +644,17 @@ class TrafficBound:
             return None
         return x.cfg.grid, x.cfg.many, x.terms.shared()
 
-    def _best(self, o: int, fused: Label | None) -> np.ndarray:
+    def _best(
+        self, o: int, fused: Label | None, no_matmul: bool
+    ) -> np.ndarray:
         found = self.options(o, fused)
         if fused is not None:
             size = len(self.grid(fused[0]).classes.counts)
             result = np.full((len(PROFILES), size), np.inf)
             for x in found:
-                result = np.minimum(result, self._subtree(o, x, False))
+                result = np.minimum(
+                    result, self._subtree(o, x, False, no_matmul)
+                )
             return result
         if not found:
             return np.full(len(PROFILES), np.inf)
@@ -636,21 +663,36 @@ class TrafficBound:
         least: np.ndarray = total.min(axis=0)
         return least
 
-    def _subtree(self, o: int, x: _Option, free: bool) -> np.ndarray:
-        """Cost of o in x and of the best subtrees below, per theta and
-        tile-count bucket of x's grid (fused ops share the bucket);
-        ``free``: o's own exact edge is not fused."""
+    def _subtree(
+        self, o: int, x: _Option, free: bool, no_matmul: bool = False
+    ) -> np.ndarray:
+        """Cost of o in x and of the best subtrees below, per weight row
+        and tile-count bucket of x's grid (fused ops share the bucket);
+        ``free``: o's own exact edge is not fused; ``no_matmul``: no
+        MatMul may sit in the fused subtrees below."""
         if x.terms not in self._tables:
             self._tables[x.terms] = self.table(x.terms, x.moved)
         total = self._tables[x.terms]
+        fused: list[tuple[np.ndarray, np.ndarray | None]] = []
         for src, t in self.children.get(o, []):
             label = self._below(o, src, t, x)
-            if label is not None:
-                merged = self._asked[src][(*label[:2], free)]
-                label = (*label[:2], merged)
-            below = self.best(src, label)
-            total = total + (below if label is not None else below[:, None])
-        return total
+            if label is None:
+                total = total + self.best(src, None)[:, None]
+                continue
+            merged = self._asked[src][(*label[:2], free)]
+            label = (*label[:2], merged)
+            if not x.cfg.many:
+                fused.append((self.best(src, label), None))
+            elif self.p.is_matmul[o] and self.p.is_matmul[src]:
+                # o's head: a MatMul beside o only if it feeds o.
+                fused.append((self.best(src, label, no_matmul), None))
+            elif self.p.is_matmul[o] or no_matmul:
+                fused.append((self.best(src, label, True), None))
+            else:
+                fused.append(
+                    (self.best(src, label, True), self.best(src, label))
+                )
+        return total + _at_most_one(fused)
 
     def _second_reader(self, o: int, found: list[_Option]) -> np.ndarray:
         """Extra cost of configurations that keep the exact edge's tensor

@@ -277,3 +277,53 @@ def test_k_step_zero_and_later_steps_weigh_apart() -> None:
     ev = evaluate(p, schedule([[0, 1]], [[128, 128, 128]]), "strict")
     assert ev.valid, ev.message
     assert ev.total_latency == pytest.approx(61660.8, rel=1e-9)
+
+
+# MatMul 0: T0 (128x256) @ T1 (256x512) -> T4 (128x512); MatMul 1:
+# T2 (128x256) @ T3 (256x512) -> T5 (128x512); both K = 256, cost 100;
+# Pointwise 2: T4, T5 -> T6 (128x512), cost 100; capacity 65536.
+TWO_MATMULS = hand_problem(
+    [
+        (128, 256),
+        (256, 512),
+        (128, 256),
+        (256, 512),
+        (128, 512),
+        (128, 512),
+        (128, 512),
+    ],
+    [
+        ("MatMul", [0, 1], 4, 100),
+        ("MatMul", [2, 3], 5, 100),
+        ("Pointwise", [4, 5], 6, 100),
+    ],
+    capacity=65_536,
+)
+
+
+def test_two_standalone_matmuls_never_share_a_subgraph() -> None:
+    """Tests inequality (18) on TWO_MATMULS in strict.
+
+    K = 256 > k_native: each MatMul runs several k-steps, so a subgraph
+    holds at most one of them (neither reads the other's output), and
+    T4, T5 (65536 = the capacity) cannot be kept. So the Pointwise op
+    reads at most one of them ephemerally: the other is stored and
+    loaded, 2 x 6553.6. Each MatMul alone on its 4 tiles of 128x128
+    loads a 128x256 LHS strip and a 256x128 RHS strip per tile,
+    26214.4 (compute 400: memory-bound), and T6 is stored, 6553.6:
+    the optimum is 2 x 26214.4 + 13107.2 + 6553.6 = 72089.6, at [0]
+    then [1, 2] with [128, 128, 128] (working set 4 x 16384).
+
+    The bound charges the load of the second output (6553.6) but not
+    its store: its producer's charged appearance may keep it ephemeral
+    beside an appearance of op 2 charged to nobody (§5; (14) charges
+    that appearance only when the producer is op 2's one exact child).
+    So it is 2 x 26214.4 + 6553.6 + 6553.6 = 65536; with both outputs
+    ephemeral beside op 2, as before (18), it was 58982.4.
+    """
+    p = load_problem(TWO_MATMULS)
+    assert lower_bound(p, "strict") == pytest.approx(65536.0, rel=1e-9)
+    sol = schedule([[0], [1, 2]], [[128, 128, 128]] * 2)
+    ev = evaluate(p, sol, "strict")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(72089.6, rel=1e-9)
