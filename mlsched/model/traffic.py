@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mlsched.model.fusible import can_pass_inside
+from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
 from mlsched.model.problem import Problem
 from mlsched.model.types import Rules
 
@@ -349,9 +349,9 @@ class TrafficBound:
 
     def fusable(self, src: int, dst: int, t: int) -> bool:
         """Whether t, made by ``src``, can be ephemeral input of ``dst``."""
-        return t not in self.p.graph_outputs and can_pass_inside(
-            self.p, self.rules, src, dst, t
-        )
+        return may_be_ephemeral(
+            self.p, self.rules, src, t
+        ) and can_pass_inside(self.p, self.rules, src, dst, t)
 
     @cached_property
     def grids_below(self) -> dict[int, frozenset[Shape]]:

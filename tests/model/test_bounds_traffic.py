@@ -327,3 +327,41 @@ def test_two_standalone_matmuls_never_share_a_subgraph() -> None:
     ev = evaluate(p, sol, "strict")
     assert ev.valid, ev.message
     assert ev.total_latency == pytest.approx(72089.6, rel=1e-9)
+
+
+# Pointwise 0: T0 (128x256) -> T1 (128x256); MatMul 1: T1 @ T2 (256x128)
+# -> T3 (128x128), K = 256; Pointwise 2: T1 -> T4 (128x256); costs 10,
+# capacity 32768.
+NEVER_EPHEMERAL = hand_problem(
+    [(128, 256), (128, 256), (256, 128), (128, 128), (128, 256)],
+    [
+        ("Pointwise", [0], 1, 10),
+        ("MatMul", [1, 2], 3, 10),
+        ("Pointwise", [1], 4, 10),
+    ],
+    capacity=32_768,
+)
+
+
+def test_a_tensor_with_an_unfusable_reader_is_never_ephemeral() -> None:
+    """Tests inequality (19) on NEVER_EPHEMERAL in strict.
+
+    In strict op 0 and MatMul 1 never share a subgraph: K = 256 exceeds
+    k_native (so several k-steps) and w_native (a Pointwise LHS then
+    needs w >= K). So T1 is ephemeral nowhere, not even beside op 2
+    (SPEC §4 item 6 would need op 1 to meet op 0), and it cannot be
+    kept (32768 = the capacity): op 0 stores it, op 1 and op 2 load it.
+    Memory-bound (compute 10 per tile): op 0 moves T0 and T1, 6553.6;
+    op 1 its one tile's LHS 128x256 and RHS 256x128 strips, 6553.6,
+    and T3, 1638.4; op 2 moves T1 and T4, 6553.6. The optimum is
+    21299.2 at [0], [1], [2]. Letting op 2 read T1 ephemerally, as
+    before (19), drops T1's store and op 2's load: 14745.6.
+    """
+    p = load_problem(NEVER_EPHEMERAL)
+    assert lower_bound(p, "strict") == pytest.approx(21299.2, rel=1e-9)
+    sol = schedule(
+        [[0], [1], [2]], [[128, 128, 1], [128, 128, 64], [128, 128, 1]]
+    )
+    ev = evaluate(p, sol, "strict")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(21299.2, rel=1e-9)
