@@ -698,19 +698,23 @@ class TrafficBound:
         """Extra cost of configurations that keep the exact edge's tensor
         ephemeral although its only reader's appearance does not: that
         reader then has another appearance in o's subgraph, charged to
-        nobody (docs/lower-bound.md, §5 and inequality (14))."""
+        nobody (docs/lower-bound.md, §5 and inequality (14)). Where the
+        reader has m exact children, each of which may claim one such
+        appearance (and several may share it), each charges 1/m of it
+        (inequality (20))."""
         edge = self.parent.get(o)
         extra = np.zeros((len(found), len(PROFILES)))
         if edge is None:
             return extra
         c, t = edge
-        if not self._sole(o, c, t):
+        if self.p.consumers[t] != (c,):
             return extra
+        share = 1.0 / len(self.children[c])
         pos = self.p.outputs[o].index(t)
         for i, x in enumerate(found):
             if x.cfg.outs[pos] is State.EPH:
                 label = (x.cfg.grid, x.cfg.many, x.terms.shared())
-                extra[i] = self._uncharged(c, t, label, CHAIN)
+                extra[i] = share * self._uncharged(c, t, label, CHAIN)
         return extra
 
     def _uncharged(
