@@ -94,7 +94,7 @@ def _terms(
     w_min: int = 1,
     h_min: int = 1,
     w_eq: int = 0,
-    first: tuple[float, ...] = (1.0,),
+    ends: tuple[tuple[float, float], ...] = ((1.0, 0.0),),
 ) -> Terms:
     return Terms(
         grid=cfg.grid,
@@ -115,7 +115,7 @@ def _terms(
         w_eq=w_eq,
         stores=acc.stores,
         many=cfg.many,
-        first=first,
+        ends=ends,
     )
 
 
@@ -220,17 +220,19 @@ def _matmul_terms(
         w_min,
         h_min,
         p.k_op[o] if middle else 0,
-        (0.0, _first_share(tb, ks)) if cfg.many else (1.0,),
+        _step_shares(tb, ks) if cfg.many else ((1.0, 0.0),),
     )
 
 
-def _first_share(tb: TrafficBound, ks: int) -> float:
-    """The largest share of a MatMul's compute and per-step slices at
-    k-step 0 with several k-steps: k_eff(m, 0) / K_den = k / K_slicing
-    with k <= k_native in strict (k < K_slicing in both profiles)."""
-    if tb.rules == "strict":
-        return min(1.0, tb.p.k_native / ks)
-    return 1.0
+def _step_shares(tb: TrafficBound, ks: int) -> tuple[tuple[float, float], ...]:
+    """The corners of the possible (f, g): the shares of a MatMul's
+    compute and per-step slices at k-step 0 and at the last k-step with
+    several k-steps. f = k / K_slicing with k <= k_native in strict,
+    g = k_last / K_slicing with 0 < k_last <= k, and f + g <= 1."""
+    top = min(1.0, tb.p.k_native / ks) if tb.rules == "strict" else 1.0
+    if top <= 0.5:
+        return ((0.0, 0.0), (top, 0.0), (top, top))
+    return ((0.0, 0.0), (top, 0.0), (top, 1 - top), (0.5, 0.5))
 
 
 def _share(

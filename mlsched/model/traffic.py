@@ -35,30 +35,38 @@ from mlsched.model.types import Rules
 THETAS = np.linspace(0.0, 1.0, 21)
 
 
-#: (FIRST, REST) pairs tried beside the diagonal, each with every ONE of
-#: :data:`_ONES` (the rows that win on the contest benchmarks).
-_OFF_DIAGONAL = ((0.0, 0.0), (0.5, 0.0), (0.9, 0.0), (1.0, 0.0), (0.0, 0.5))
-_ONES = (0.6, 0.8, 0.9, 1.0)
+#: (FIRST, MID, LAST) weights tried beside the diagonal, each with every
+#: ONE of :data:`_ONES` (the rows that win on the contest benchmarks).
+_OFF_DIAGONAL = (
+    (0.0, 0.0, 0.0),
+    (0.5, 0.0, 0.0),
+    (0.9, 0.0, 0.0),
+    (1.0, 0.0, 0.0),
+    (0.0, 0.5, 0.5),
+    (1.0, 1.0, 0.0),
+)
+_ONES = (0.6, 0.9, 1.0)
 
 
 def _profiles() -> np.ndarray:
-    """Rows of weights (ONE, FIRST, REST) for the three classes of cells:
-    those of one-k-step subgraphs, k-step 0 of the others, and their
-    later k-steps (docs/lower-bound.md, inequality (17)). Any row in
-    [0, 1]^3 gives a valid bound: the diagonal (one theta for every
-    cell), and rows that weigh k-step 0, where every Pointwise op
-    computes, towards compute and the later k-steps, where only
-    MatMul slices move, towards transfer."""
-    rows = {(t, t, t) for t in THETAS}
+    """Rows of weights (ONE, FIRST, MID, LAST) for the four classes of
+    cells: those of one-k-step subgraphs; k-step 0, the middle k-steps
+    and the last k-step of the others (docs/lower-bound.md, inequality
+    (17)). Any row in [0, 1]^4 gives a valid bound: the diagonal (one
+    theta for every cell), and rows that weigh k-step 0, where every
+    Pointwise op computes, and the last k-step, where every store
+    moves, apart from the middle ones, where only MatMul slices do."""
+    rows = {(t, t, t, t) for t in THETAS}
     for one in _ONES:
-        for first, rest in _OFF_DIAGONAL:
-            rows.add((one, first, rest))
+        for first, mid, last in _OFF_DIAGONAL:
+            rows.add((one, first, mid, last))
     return np.array(sorted(rows))
 
 
-#: The weight rows tried (columns ONE, FIRST, REST).
+#: The weight rows tried (columns ONE, FIRST, MID, LAST).
 PROFILES = _profiles()
-ONE, FIRST, REST = PROFILES.T
+ONE, FIRST, MID, LAST = PROFILES.T
+_CLASSES = PROFILES[:, 1:]  # the weights of several k-steps' cells
 
 #: How many exact edges up a chain of uncharged appearances is followed
 #: (stopping anywhere only drops non-negative terms).
@@ -148,10 +156,10 @@ class Terms:
     of a two-sided MatMul at one k-step; ``w >= w_min``, ``h >= h_min``
     and, if set, ``w == w_eq``. With several k-steps (``many``),
     ``stores`` of ``m0`` move at the last k-step and the rest of ``m0``
-    at k-step 0; the other traffic moves at every k-step, and a share
-    ``f`` of it and of the compute at k-step 0, for some ``f`` between
-    the two values of ``first`` (``(1.0,)``: all compute at k-step 0,
-    a Pointwise op).
+    at k-step 0; the other traffic moves at every k-step, a share ``f``
+    of it and of the compute at k-step 0 and a share ``g`` at the last,
+    for ``(f, g)`` in the hull of ``ends`` (``((1.0, 0.0),)``: all
+    compute at k-step 0, a Pointwise op).
     """
 
     grid: Shape
@@ -172,7 +180,7 @@ class Terms:
     planes: int = 0
     stores: float = 0.0
     many: bool = False
-    first: tuple[float, ...] = (1.0,)
+    ends: tuple[tuple[float, float], ...] = ((1.0, 0.0),)
 
     def shared(self) -> Shared:
         """What these terms impose on an op fused below them."""
@@ -214,7 +222,7 @@ class Terms:
             planes=planes,
             stores=self.stores,
             many=self.many,
-            first=self.first,
+            ends=self.ends,
         )
 
 
@@ -539,22 +547,28 @@ class TrafficBound:
             values = np.outer(ONE, compute - transfer) + transfer
             return np.where(ok, values, np.inf)
         # Several k-steps: k-step 0 moves the step-0 part of m0 and a
-        # share f of the per-step traffic, the later steps the stores
-        # and the rest; compute splits by the same f (inequality (17)).
+        # share f of the per-step traffic, the last k-step the stores
+        # and a share g, the middle ones the rest; compute splits by the
+        # same shares (inequality (17)), least at a corner (f, g).
         per_step = np.where(ok, moved - terms.m0, 0.0) / bw
         step0 = (terms.m0 - terms.stores) / bw
-        later = terms.stores / bw
-        values = np.full((len(PROFILES), len(counts)), np.inf)
-        for f in terms.first:
-            first = step0 + f * per_step
-            rest = later + (1 - f) * per_step
-            values = np.minimum(
-                values,
-                np.outer(FIRST, f * compute - first)
-                + np.outer(REST, (1 - f) * compute - rest)
-                + (first + rest),
-            )
-        return np.where(ok, values, np.inf)
+        stores = terms.stores / bw
+        f, g = np.array(terms.ends).T[:, :, None]  # corners x buckets
+        first = step0 + f * per_step
+        mid = (1 - f - g) * per_step
+        last = stores + g * per_step
+        # (FIRST, MID, LAST) @ (weighted compute - transfer), per corner.
+        gain = np.stack(
+            [
+                f * compute - first,
+                (1 - f - g) * compute - mid,
+                g * compute - last,
+            ]
+        )
+        values = np.einsum("rk,kcb->rcb", _CLASSES, gain) + (
+            first + mid + last
+        )
+        return np.where(ok, values.min(axis=1), np.inf)
 
     def _evaluate(self, tm: Terms) -> np.ndarray:
         """Least traffic (elements) per tile-count bucket over the
@@ -872,8 +886,8 @@ class TrafficBound:
             if o not in self.parent:
                 total += value
         # The saved stores are at the last k-step: a cell of one k-step
-        # or a later one.
-        total -= (1 - np.minimum(ONE, REST)) * self._last_subgraph_saving()
+        # or the last of several.
+        total -= (1 - np.minimum(ONE, LAST)) * self._last_subgraph_saving()
         best = float(total.max())
         # Rounded down a little, so that float rounding never lifts it
         # above a schedule that meets it.
