@@ -24,7 +24,7 @@ import json
 import time
 
 from mlsched import Problem, evaluate, load_problem
-from mlsched.heuristics.granularity import Choice
+from mlsched.heuristics.granularity import Choice, fitting_k
 from mlsched.model import (
     TRAVERSALS,
     Grain,
@@ -113,14 +113,7 @@ class FullGrain:
         capacity = self.problem.fast_memory_capacity
         if view.working_set(Grain(w, h, 1)) > capacity:
             return range(0)
-        lo, hi = 1, k_cap
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if view.working_set(Grain(w, h, mid)) <= capacity:
-                lo = mid
-            else:
-                hi = mid - 1
-        return range(1, lo + 1)
+        return range(1, fitting_k(view, w, h, 1, k_cap, capacity) + 1)
 
     def _cost(self, view: SubgraphView, grain: Grain) -> Choice | None:
         if subgraph_violation(view, grain, self.rules) is not None:
