@@ -11,11 +11,15 @@ retained set of up to ``--max-retain`` tensors it produces; its
 granularity and traversal are the fine granularity optimizer's best for
 that op set and context (so the search is exhaustive over op sets,
 order of subgraphs, recomputation and retention, not over every tile
-size). The schedule found is evaluated exactly.
+size). With ``--full-grain`` it is :class:`full_grain.FullGrain`'s
+instead: every ``[w, h, k]`` and every named traversal, so the search
+is exhaustive over tile sizes too (not over arbitrary tile orders). The
+schedule found is evaluated exactly.
 
 Usage::
 
     python benchmarks/strict_exhaustive.py mlsys-2026-2 [--max-ops 4]
+        [--max-retain 2] [--full-grain]
 """
 
 from __future__ import annotations
@@ -25,9 +29,14 @@ import heapq
 import itertools
 import time
 
+from full_grain import FullGrain
+
 from mlsched import Problem, evaluate, load_problem
 from mlsched.heuristics import DependencyAnalyzer, GranularityOptimizer
 from mlsched.model.schedule import Step, to_solution
+from mlsched.model.types import Rules
+
+Optimizer = GranularityOptimizer | FullGrain
 
 State = tuple[
     frozenset[int],
@@ -38,9 +47,7 @@ State = tuple[
 ]
 
 
-def op_sets(
-    p: Problem, opt: GranularityOptimizer, max_ops: int
-) -> list[tuple[int, ...]]:
+def op_sets(p: Problem, opt: Optimizer, max_ops: int) -> list[tuple[int, ...]]:
     """Every op set of up to ``max_ops`` ops that some granularity fits
     (without retention; retention only adds to the working set)."""
     deps = DependencyAnalyzer(p)
@@ -55,7 +62,7 @@ def op_sets(
 
 def successors(
     p: Problem,
-    opt: GranularityOptimizer,
+    opt: Optimizer,
     state: State,
     ops: tuple[int, ...],
     max_retain: int,
@@ -108,10 +115,18 @@ def successors(
 
 
 def shortest(
-    p: Problem, max_ops: int, max_retain: int, rules: str = "strict"
+    p: Problem,
+    max_ops: int,
+    max_retain: int,
+    rules: Rules = "strict",
+    full: bool = False,
 ) -> tuple[float, list[Step]]:
     """The cheapest schedule and its latency (sum of step latencies)."""
-    opt = GranularityOptimizer(p, rules, fine=True)
+    opt: Optimizer = (
+        FullGrain(p, rules)
+        if full
+        else GranularityOptimizer(p, rules, fine=True)
+    )
     sets = op_sets(p, opt, max_ops)
     edges = {(p.producer[t], c) for t in p.producer for c in p.consumers[t]}
     inputs = frozenset(t for t in p.graph_inputs)
@@ -152,16 +167,27 @@ def main() -> None:
     parser.add_argument(
         "--rules", choices=("strict", "contest"), default="strict"
     )
+    parser.add_argument(
+        "--full-grain",
+        action="store_true",
+        help="every [w, h, k] and named traversal per subgraph",
+    )
     args = parser.parse_args()
     p = load_problem(args.instance)
     began = time.perf_counter()
     total, steps = shortest(
-        p, args.max_ops or p.num_ops, args.max_retain, args.rules
+        p,
+        args.max_ops or p.num_ops,
+        args.max_retain,
+        args.rules,
+        args.full_grain,
     )
     ev = evaluate(p, to_solution(p, steps), args.rules)
     print(
         f"{args.instance}: best over subgraphs of <= "
-        f"{args.max_ops or p.num_ops} ops {total:.1f}; evaluated "
+        f"{args.max_ops or p.num_ops} ops, <= {args.max_retain} retained"
+        f"{', every granularity' if args.full_grain else ''}: "
+        f"{total:.1f}; evaluated "
         f"{'valid' if ev.valid else ev.category} {ev.total_latency:.1f} "
         f"[{time.perf_counter() - began:.1f} s]"
     )

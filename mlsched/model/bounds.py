@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import weakref
 
-from mlsched.model.fusible import can_pass_inside
+from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
 from mlsched.model.problem import Problem
 from mlsched.model.traffic import traffic_bound
 from mlsched.model.types import Rules
@@ -124,7 +124,7 @@ def compute_bound(problem: Problem, rules: Rules = "strict") -> float:
                 + [
                     reach[c]
                     for c in p.consumers[t]
-                    if t not in p.graph_outputs
+                    if may_be_ephemeral(p, rules, o, t)
                     and can_pass_inside(p, rules, o, c, t)
                 ]
             )
@@ -135,11 +135,7 @@ def compute_bound(problem: Problem, rules: Rules = "strict") -> float:
         tiles = []
         for t in p.outputs[o]:
             readers = p.consumers[t]
-            hidden = (
-                readers
-                and t not in p.graph_outputs
-                and all(can_pass_inside(p, rules, o, c, t) for c in readers)
-            )
+            hidden = readers and may_be_ephemeral(p, rules, o, t)
             own = native_tiles(p, t)
             tiles.append(
                 min(own, max(reach[c] for c in readers)) if hidden else own

@@ -16,7 +16,10 @@ def can_pass_inside(
     MatMul whose K is beyond a native tile side. With more than one
     k-step that needs w (LHS) or h (RHS) >= K, and in the strict profile
     one k-step needs k >= K_slicing with k <= k_native, which only a
-    tail with a small K allows (``dst`` then is its head).
+    tail with a small K allows (``dst`` then is its head). Both rules
+    hold whether t is ephemeral or not (SPEC §4 item 7 names the ops,
+    not the tensor's state), so where this is False no valid subgraph
+    holds both ``src`` and ``dst`` (docs/lower-bound.md, (19)).
     """
     p = problem
     if p.is_matmul[src] or not p.is_matmul[dst]:
@@ -32,4 +35,20 @@ def can_pass_inside(
         p.is_matmul[c] and p.k_op[c] <= p.k_native
         for u in p.outputs[dst]
         for c in p.consumers[u]
+    )
+
+
+def may_be_ephemeral(problem: Problem, rules: Rules, src: int, t: int) -> bool:
+    """Whether tensor t, made by op ``src``, is ephemeral in some valid
+    subgraph.
+
+    Never for a graph output, nor when a reader of t can never share a
+    subgraph with ``src`` (:func:`can_pass_inside` False): an ephemeral
+    t needs every reader outside its subgraph to meet ``src`` in some
+    other one (SPEC §4 item 6), and a reader inside would read it
+    ephemerally.
+    """
+    p = problem
+    return t not in p.graph_outputs and all(
+        can_pass_inside(p, rules, src, c, t) for c in p.consumers[t]
     )

@@ -29,6 +29,7 @@ class _Acc:
     m_nw: float = 0.0
     m_nh: float = 0.0
     m_n: float = 0.0
+    stores: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -59,18 +60,20 @@ def op_terms(tb: TrafficBound, o: int, cfg: Config) -> Terms | None:
     ins = list(dict.fromkeys(p.inputs[o]))
     kept = sum(p.sizes[t] for t, s in zip(ins, cfg.ins) if s is State.KEPT)
     planes = sum(s is not State.EPH for s in cfg.outs)
+    stores = float(
+        sum(
+            p.sizes[t]
+            for t, s in zip(p.outputs[o], cfg.outs)
+            if s is State.EVICT
+        )
+    )
     acc = _Acc(
         kept=kept,
         planes=planes,
         ws0=kept,
         ws_hw=max(1, planes),
-        m0=float(
-            sum(
-                p.sizes[t]
-                for t, s in zip(p.outputs[o], cfg.outs)
-                if s is State.EVICT
-            )
-        ),
+        m0=stores,
+        stores=stores,
     )
     if not p.is_matmul[o]:
         width, height = cfg.grid
@@ -91,6 +94,7 @@ def _terms(
     w_min: int = 1,
     h_min: int = 1,
     w_eq: int = 0,
+    ends: tuple[tuple[float, float], ...] = ((1.0, 0.0),),
 ) -> Terms:
     return Terms(
         grid=cfg.grid,
@@ -109,6 +113,9 @@ def _terms(
         w_min=w_min,
         h_min=h_min,
         w_eq=w_eq,
+        stores=acc.stores,
+        many=cfg.many,
+        ends=ends,
     )
 
 
@@ -205,8 +212,27 @@ def _matmul_terms(
     w_min, h_min = _pointwise_floor(tb, o, cfg)
     middle = chained and cfg.feed is not None
     return _terms(
-        tb, o, cfg, acc, m_x, w_min, h_min, p.k_op[o] if middle else 0
+        tb,
+        o,
+        cfg,
+        acc,
+        m_x,
+        w_min,
+        h_min,
+        p.k_op[o] if middle else 0,
+        _step_shares(tb, ks) if cfg.many else ((1.0, 0.0),),
     )
+
+
+def _step_shares(tb: TrafficBound, ks: int) -> tuple[tuple[float, float], ...]:
+    """The corners of the possible (f, g): the shares of a MatMul's
+    compute and per-step slices at k-step 0 and at the last k-step with
+    several k-steps. f = k / K_slicing with k <= k_native in strict,
+    g = k_last / K_slicing with 0 < k_last <= k, and f + g <= 1."""
+    top = min(1.0, tb.p.k_native / ks) if tb.rules == "strict" else 1.0
+    if top <= 0.5:
+        return ((0.0, 0.0), (top, 0.0), (top, top))
+    return ((0.0, 0.0), (top, 0.0), (top, 1 - top), (0.5, 0.5))
 
 
 def _share(

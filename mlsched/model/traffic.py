@@ -10,7 +10,9 @@ ends agree whether the tensor is ephemeral there, and on the grid. These
 edges form a forest, solved exactly by dynamic programming. Compute and
 traffic are combined per cell as ``theta * compute + (1 - theta) *
 transfer``, which is at most the cell's latency for every ``theta`` in
-[0, 1]; the bound is the best ``theta`` of a grid.
+[0, 1], with one ``theta`` per class of cells (one-k-step subgraphs,
+k-step 0 and the later k-steps of the others); the bound is the best
+row of a grid of such weights.
 """
 
 from __future__ import annotations
@@ -25,12 +27,46 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mlsched.model.fusible import can_pass_inside
+from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
 from mlsched.model.problem import Problem
 from mlsched.model.types import Rules
 
-#: The ``theta`` values tried (any value in [0, 1] gives a valid bound).
+#: The ``theta`` values of the grid's diagonal.
 THETAS = np.linspace(0.0, 1.0, 21)
+
+
+#: (FIRST, MID, LAST) weights tried beside the diagonal, each with every
+#: ONE of :data:`_ONES` (the rows that win on the contest benchmarks).
+_OFF_DIAGONAL = (
+    (0.0, 0.0, 0.0),
+    (0.5, 0.0, 0.0),
+    (0.9, 0.0, 0.0),
+    (1.0, 0.0, 0.0),
+    (0.0, 0.5, 0.5),
+    (1.0, 1.0, 0.0),
+)
+_ONES = (0.6, 0.9, 1.0)
+
+
+def _profiles() -> np.ndarray:
+    """Rows of weights (ONE, FIRST, MID, LAST) for the four classes of
+    cells: those of one-k-step subgraphs; k-step 0, the middle k-steps
+    and the last k-step of the others (docs/lower-bound.md, inequality
+    (17)). Any row in [0, 1]^4 gives a valid bound: the diagonal (one
+    theta for every cell), and rows that weigh k-step 0, where every
+    Pointwise op computes, and the last k-step, where every store
+    moves, apart from the middle ones, where only MatMul slices do."""
+    rows = {(t, t, t, t) for t in THETAS}
+    for one in _ONES:
+        for first, mid, last in _OFF_DIAGONAL:
+            rows.add((one, first, mid, last))
+    return np.array(sorted(rows))
+
+
+#: The weight rows tried (columns ONE, FIRST, MID, LAST).
+PROFILES = _profiles()
+ONE, FIRST, MID, LAST = PROFILES.T
+_CLASSES = PROFILES[:, 1:]  # the weights of several k-steps' cells
 
 #: How many exact edges up a chain of uncharged appearances is followed
 #: (stopping anywhere only drops non-negative terms).
@@ -118,7 +154,12 @@ class Terms:
     ``ws = ws0 + ws_h*h + ws_w*w + ws_hw*h*w``; traffic (elements) is
     ``m0 + m_nw*nw + m_nh*nh + m_n*N + m_x*X`` with X the extra reloads
     of a two-sided MatMul at one k-step; ``w >= w_min``, ``h >= h_min``
-    and, if set, ``w == w_eq``.
+    and, if set, ``w == w_eq``. With several k-steps (``many``),
+    ``stores`` of ``m0`` move at the last k-step and the rest of ``m0``
+    at k-step 0; the other traffic moves at every k-step, a share ``f``
+    of it and of the compute at k-step 0 and a share ``g`` at the last,
+    for ``(f, g)`` in the hull of ``ends`` (``((1.0, 0.0),)``: all
+    compute at k-step 0, a Pointwise op).
     """
 
     grid: Shape
@@ -137,6 +178,9 @@ class Terms:
     w_eq: int = 0
     kept: int = 0
     planes: int = 0
+    stores: float = 0.0
+    many: bool = False
+    ends: tuple[tuple[float, float], ...] = ((1.0, 0.0),)
 
     def shared(self) -> Shared:
         """What these terms impose on an op fused below them."""
@@ -176,6 +220,9 @@ class Terms:
             w_eq=self.w_eq or up.w_eq,
             kept=self.kept,
             planes=planes,
+            stores=self.stores,
+            many=self.many,
+            ends=self.ends,
         )
 
 
@@ -234,6 +281,21 @@ def _bucket(n: np.ndarray) -> np.ndarray:
     return np.where(n <= 64, n, 64 + np.floor(16 * np.log2(n / 64)))
 
 
+def _at_most_one(
+    kids: list[tuple[np.ndarray, np.ndarray | None]],
+) -> np.ndarray | float:
+    """The least sum over fused subtrees given as (cost without a
+    MatMul, cost with any, or None where only the first is allowed),
+    with at most one subtree holding MatMuls (inequality (18))."""
+    frees = [free for free, _ in kids]
+    best: np.ndarray | float = sum(frees, 0.0)
+    for i, (_, any_) in enumerate(kids):
+        if any_ is not None:
+            others = sum(frees[:i] + frees[i + 1 :], 0.0)
+            best = np.minimum(best, others + any_)
+    return best
+
+
 def _classes(counts: np.ndarray) -> np.ndarray:
     """Start of each run of equal tile counts (side 1, 2, ...)."""
     return np.flatnonzero(np.r_[True, counts[1:] != counts[:-1]])
@@ -278,7 +340,7 @@ class TrafficBound:
         self._terms_cache: dict[
             Terms, tuple[np.ndarray, np.ndarray | None]
         ] = {}
-        self._f: dict[tuple[int, Label | None], np.ndarray] = {}
+        self._f: dict[tuple[int, Label | None, bool], np.ndarray] = {}
         self._costed: dict[tuple[object, ...], list[_Option]] = {}
         self._up: dict[tuple[int, int, Label, int], np.ndarray] = {}
         self._options: dict[tuple[int, Label | None], list[_Option]] = {}
@@ -295,9 +357,9 @@ class TrafficBound:
 
     def fusable(self, src: int, dst: int, t: int) -> bool:
         """Whether t, made by ``src``, can be ephemeral input of ``dst``."""
-        return t not in self.p.graph_outputs and can_pass_inside(
-            self.p, self.rules, src, dst, t
-        )
+        return may_be_ephemeral(
+            self.p, self.rules, src, t
+        ) and can_pass_inside(self.p, self.rules, src, dst, t)
 
     @cached_property
     def grids_below(self) -> dict[int, frozenset[Shape]]:
@@ -471,16 +533,42 @@ class TrafficBound:
         return None if value is None else _Option(cfg, terms, value, moved)
 
     def table(self, terms: Terms, moved: np.ndarray) -> np.ndarray:
-        """theta*compute + (1-theta)*transfer per theta (rows) and
+        """Weighted compute plus transfer per weight row (rows) and
         tile-count bucket (columns): infinite where nothing fits."""
         # Both cell sets have the same tile counts, hence buckets.
         counts = self.grid(terms.grid).classes.counts
         ok = np.isfinite(moved)
-        transfer = np.where(ok, moved, 0.0) / self.p.slow_memory_bandwidth
-        values = np.outer(THETAS, terms.base * counts) + np.outer(
-            1 - THETAS, transfer
+        bw = self.p.slow_memory_bandwidth
+        compute = terms.base * counts
+        # w * compute + (1 - w) * transfer = w * (compute - transfer)
+        # + transfer, per weight w of a row.
+        if not terms.many:
+            transfer = np.where(ok, moved, 0.0) / bw
+            values = np.outer(ONE, compute - transfer) + transfer
+            return np.where(ok, values, np.inf)
+        # Several k-steps: k-step 0 moves the step-0 part of m0 and a
+        # share f of the per-step traffic, the last k-step the stores
+        # and a share g, the middle ones the rest; compute splits by the
+        # same shares (inequality (17)), least at a corner (f, g).
+        per_step = np.where(ok, moved - terms.m0, 0.0) / bw
+        step0 = (terms.m0 - terms.stores) / bw
+        stores = terms.stores / bw
+        f, g = np.array(terms.ends).T[:, :, None]  # corners x buckets
+        first = step0 + f * per_step
+        mid = (1 - f - g) * per_step
+        last = stores + g * per_step
+        # (FIRST, MID, LAST) @ (weighted compute - transfer), per corner.
+        gain = np.stack(
+            [
+                f * compute - first,
+                (1 - f - g) * compute - mid,
+                g * compute - last,
+            ]
         )
-        return np.where(ok, values, np.inf)
+        values = np.einsum("rk,kcb->rcb", _CLASSES, gain) + (
+            first + mid + last
+        )
+        return np.where(ok, values.min(axis=1), np.inf)
 
     def _evaluate(self, tm: Terms) -> np.ndarray:
         """Least traffic (elements) per tile-count bucket over the
@@ -516,18 +604,26 @@ class TrafficBound:
 
     # Dynamic programme over the forest of exact edges --------------------
 
-    def best(self, o: int, fused: Label | None) -> np.ndarray:
+    def best(
+        self, o: int, fused: Label | None, no_matmul: bool = False
+    ) -> np.ndarray:
         """Cheapest cost of op o and the subtree of ops below it.
 
         ``fused``: the exact edge to o's consumer is ephemeral in that
         consumer's appearance, on this grid, with this many k-steps and
         these ops above (o's appearance is then that one), and the cost
-        is per theta and tile-count bucket (rows, columns); ``None``: no
-        constraint, per theta.
+        is per weight row and tile-count bucket (rows, columns);
+        ``None``: no constraint, per weight row. ``no_matmul``: no
+        MatMul among o and the ops fused below it (inequality (18)).
         """
-        key = (o, fused)
+        key = (o, fused, no_matmul)
         if key not in self._f:
-            self._f[key] = self._best(o, fused)
+            if no_matmul and self.p.is_matmul[o]:
+                size = len(self.grid(fused[0]).classes.counts) if fused else 0
+                shape = (len(PROFILES), size) if fused else len(PROFILES)
+                self._f[key] = np.full(shape, np.inf)
+            else:
+                self._f[key] = self._best(o, fused, no_matmul)
         return self._f[key]
 
     def options(self, o: int, fused: Label | None) -> list[_Option]:
@@ -562,54 +658,77 @@ class TrafficBound:
             return None
         return x.cfg.grid, x.cfg.many, x.terms.shared()
 
-    def _best(self, o: int, fused: Label | None) -> np.ndarray:
+    def _best(
+        self, o: int, fused: Label | None, no_matmul: bool
+    ) -> np.ndarray:
         found = self.options(o, fused)
         if fused is not None:
             size = len(self.grid(fused[0]).classes.counts)
-            result = np.full((len(THETAS), size), np.inf)
+            result = np.full((len(PROFILES), size), np.inf)
             for x in found:
-                result = np.minimum(result, self._subtree(o, x, False))
+                result = np.minimum(
+                    result, self._subtree(o, x, False, no_matmul)
+                )
             return result
         if not found:
-            return np.full(len(THETAS), np.inf)
+            return np.full(len(PROFILES), np.inf)
         rows = np.stack([self._subtree(o, x, True).min(axis=1) for x in found])
         total = rows + self._second_reader(o, found)
         least: np.ndarray = total.min(axis=0)
         return least
 
-    def _subtree(self, o: int, x: _Option, free: bool) -> np.ndarray:
-        """Cost of o in x and of the best subtrees below, per theta and
-        tile-count bucket of x's grid (fused ops share the bucket);
-        ``free``: o's own exact edge is not fused."""
+    def _subtree(
+        self, o: int, x: _Option, free: bool, no_matmul: bool = False
+    ) -> np.ndarray:
+        """Cost of o in x and of the best subtrees below, per weight row
+        and tile-count bucket of x's grid (fused ops share the bucket);
+        ``free``: o's own exact edge is not fused; ``no_matmul``: no
+        MatMul may sit in the fused subtrees below."""
         if x.terms not in self._tables:
             self._tables[x.terms] = self.table(x.terms, x.moved)
         total = self._tables[x.terms]
+        fused: list[tuple[np.ndarray, np.ndarray | None]] = []
         for src, t in self.children.get(o, []):
             label = self._below(o, src, t, x)
-            if label is not None:
-                merged = self._asked[src][(*label[:2], free)]
-                label = (*label[:2], merged)
-            below = self.best(src, label)
-            total = total + (below if label is not None else below[:, None])
-        return total
+            if label is None:
+                total = total + self.best(src, None)[:, None]
+                continue
+            merged = self._asked[src][(*label[:2], free)]
+            label = (*label[:2], merged)
+            if not x.cfg.many:
+                fused.append((self.best(src, label), None))
+            elif self.p.is_matmul[o] and self.p.is_matmul[src]:
+                # o's head: a MatMul beside o only if it feeds o.
+                fused.append((self.best(src, label, no_matmul), None))
+            elif self.p.is_matmul[o] or no_matmul:
+                fused.append((self.best(src, label, True), None))
+            else:
+                fused.append(
+                    (self.best(src, label, True), self.best(src, label))
+                )
+        return total + _at_most_one(fused)
 
     def _second_reader(self, o: int, found: list[_Option]) -> np.ndarray:
         """Extra cost of configurations that keep the exact edge's tensor
         ephemeral although its only reader's appearance does not: that
         reader then has another appearance in o's subgraph, charged to
-        nobody (docs/lower-bound.md, §5 and inequality (14))."""
+        nobody (docs/lower-bound.md, §5 and inequality (14)). Where the
+        reader has m exact children, each of which may claim one such
+        appearance (and several may share it), each charges 1/m of it
+        (inequality (20))."""
         edge = self.parent.get(o)
-        extra = np.zeros((len(found), len(THETAS)))
+        extra = np.zeros((len(found), len(PROFILES)))
         if edge is None:
             return extra
         c, t = edge
-        if not self._sole(o, c, t):
+        if self.p.consumers[t] != (c,):
             return extra
+        share = 1.0 / len(self.children[c])
         pos = self.p.outputs[o].index(t)
         for i, x in enumerate(found):
             if x.cfg.outs[pos] is State.EPH:
                 label = (x.cfg.grid, x.cfg.many, x.terms.shared())
-                extra[i] = self._uncharged(c, t, label, CHAIN)
+                extra[i] = share * self._uncharged(c, t, label, CHAIN)
         return extra
 
     def _uncharged(
@@ -623,7 +742,7 @@ class TrafficBound:
         key = (c, t, label, depth)
         if key in self._up:
             return self._up[key]
-        best = np.full(len(THETAS), np.inf)
+        best = np.full(len(PROFILES), np.inf)
         for y in self._reading(c, t, label[:2]):
             terms = y.terms.plus(label[2])
             option = self.option(y.cfg, terms)
@@ -737,7 +856,7 @@ class TrafficBound:
         return True
 
     def value(self) -> float:
-        """The bound: the best theta of the forest's optimum."""
+        """The bound: the best weight row of the forest's optimum."""
         p = self.p
         # Consumers first, the labels each op will be asked for; then
         # producers first, so that the recursion of best() stays one
@@ -759,14 +878,16 @@ class TrafficBound:
                         seen[key] = (
                             below[2] if up is None else up.meet(below[2])
                         )
-        total = np.zeros(len(THETAS))
+        total = np.zeros(len(PROFILES))
         for o in p.topological_order:
             for (grid, many, _), up in asked.get(o, {}).items():
                 self.best(o, (grid, many, up))
             value = self.best(o, None)
             if o not in self.parent:
                 total += value
-        total -= (1 - THETAS) * self._last_subgraph_saving()
+        # The saved stores are at the last k-step: a cell of one k-step
+        # or the last of several.
+        total -= (1 - np.minimum(ONE, LAST)) * self._last_subgraph_saving()
         best = float(total.max())
         # Rounded down a little, so that float rounding never lifts it
         # above a schedule that meets it.

@@ -239,3 +239,131 @@ def test_several_k_steps_standalone_pays_shared_input_in_full() -> None:
     assert ev.valid, ev.message
     assert ev.total_latency == pytest.approx(13107.2, rel=1e-9)
     assert 10000.0 < lower_bound(p, "contest") <= ev.total_latency
+
+
+# MatMul 0: T0 (128x256) @ T1 (256x512) -> T2 (128x512), K = 256, cost
+# 1000; Pointwise 1: T2 -> T3 (128x512), cost 10000; capacity 49152.
+STEPPED = hand_problem(
+    [(128, 256), (256, 512), (128, 512), (128, 512)],
+    [("MatMul", [0, 1], 2, 1000), ("Pointwise", [2], 3, 10000)],
+    capacity=49_152,
+)
+
+
+def test_k_step_zero_and_later_steps_weigh_apart() -> None:
+    """Tests inequality (17) on STEPPED in strict: one weight for the
+    cells of k-step 0, another for the later k-steps.
+
+    K = 256 > k_native, so the MatMul runs several k-steps (k <= 128);
+    T2 (65536) cannot be kept (it would fill the next working set).
+    Fused on 4 tiles of 128x128 (the working set h*k + k*w + h*w fits
+    49152 at k = 128), each tile's cell 0 computes the Pointwise op
+    (10000) and 1000 k / 256 of the MatMul while loading 25.6 k; each
+    later cell is memory-bound (25.6 per unit of k against 3.9 of
+    compute), the last also stores T3's tile (1638.4). Per tile 10000
+    + 3.9 k + 25.6 (256 - k) + 1638.4, least at k = 128: 15415.2, so
+    61660.8 in all. Apart, [0] moves 81920 per tile (32768) and [1]
+    computes 40000: 72768. More tiles add 10000 of compute each. So
+    the optimum is 61660.8, at [[0, 1]] with [128, 128, 128].
+
+    One theta for every cell gives 44000 (theta = 1, the compute).
+    Weight 1 on k-step 0 and 0 on the later ones: the Pointwise op
+    40000 + 6553.6 (its stores, at the last k-step), the MatMul at
+    its step-0 share f <= 128 / 256: 4000 f + 26214.4 (1 - f) >=
+    15107.2; sum 61660.8, the optimum.
+    """
+    p = load_problem(STEPPED)
+    assert lower_bound(p, "strict") == pytest.approx(61660.8, rel=1e-9)
+    ev = evaluate(p, schedule([[0, 1]], [[128, 128, 128]]), "strict")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(61660.8, rel=1e-9)
+
+
+# MatMul 0: T0 (128x256) @ T1 (256x512) -> T4 (128x512); MatMul 1:
+# T2 (128x256) @ T3 (256x512) -> T5 (128x512); both K = 256, cost 100;
+# Pointwise 2: T4, T5 -> T6 (128x512), cost 100; capacity 65536.
+TWO_MATMULS = hand_problem(
+    [
+        (128, 256),
+        (256, 512),
+        (128, 256),
+        (256, 512),
+        (128, 512),
+        (128, 512),
+        (128, 512),
+    ],
+    [
+        ("MatMul", [0, 1], 4, 100),
+        ("MatMul", [2, 3], 5, 100),
+        ("Pointwise", [4, 5], 6, 100),
+    ],
+    capacity=65_536,
+)
+
+
+def test_two_standalone_matmuls_never_share_a_subgraph() -> None:
+    """Tests inequalities (18) and (20) on TWO_MATMULS in strict.
+
+    K = 256 > k_native: each MatMul runs several k-steps, so a subgraph
+    holds at most one of them (neither reads the other's output), and
+    T4, T5 (65536 = the capacity) cannot be kept. So the Pointwise op
+    reads at most one of them ephemerally: the other is stored and
+    loaded, 2 x 6553.6. Each MatMul alone on its 4 tiles of 128x128
+    loads a 128x256 LHS strip and a 256x128 RHS strip per tile,
+    26214.4 (compute 400: memory-bound), and T6 is stored, 6553.6:
+    the optimum is 2 x 26214.4 + 13107.2 + 6553.6 = 72089.6, at [0]
+    then [1, 2] with [128, 128, 128] (working set 4 x 16384).
+
+    The bound charges the load of the second output (6553.6) but not
+    its store: its producer's charged appearance may keep it ephemeral
+    beside an appearance of op 2 charged to nobody (§5). That
+    appearance stores T6 (6553.6, a graph output); op 2 has two exact
+    children, which may share it, so each pays half (inequality (20)).
+    So the bound is 2 x 26214.4 + 6553.6 + 6553.6 + 3276.8 = 68812.8;
+    with both outputs ephemeral beside op 2, as before (18), it was
+    58982.4, and without (20) 65536.
+    """
+    p = load_problem(TWO_MATMULS)
+    assert lower_bound(p, "strict") == pytest.approx(68812.8, rel=1e-9)
+    sol = schedule([[0], [1, 2]], [[128, 128, 128]] * 2)
+    ev = evaluate(p, sol, "strict")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(72089.6, rel=1e-9)
+
+
+# Pointwise 0: T0 (128x256) -> T1 (128x256); MatMul 1: T1 @ T2 (256x128)
+# -> T3 (128x128), K = 256; Pointwise 2: T1 -> T4 (128x256); costs 10,
+# capacity 32768.
+NEVER_EPHEMERAL = hand_problem(
+    [(128, 256), (128, 256), (256, 128), (128, 128), (128, 256)],
+    [
+        ("Pointwise", [0], 1, 10),
+        ("MatMul", [1, 2], 3, 10),
+        ("Pointwise", [1], 4, 10),
+    ],
+    capacity=32_768,
+)
+
+
+def test_a_tensor_with_an_unfusable_reader_is_never_ephemeral() -> None:
+    """Tests inequality (19) on NEVER_EPHEMERAL in strict.
+
+    In strict op 0 and MatMul 1 never share a subgraph: K = 256 exceeds
+    k_native (so several k-steps) and w_native (a Pointwise LHS then
+    needs w >= K). So T1 is ephemeral nowhere, not even beside op 2
+    (SPEC §4 item 6 would need op 1 to meet op 0), and it cannot be
+    kept (32768 = the capacity): op 0 stores it, op 1 and op 2 load it.
+    Memory-bound (compute 10 per tile): op 0 moves T0 and T1, 6553.6;
+    op 1 its one tile's LHS 128x256 and RHS 256x128 strips, 6553.6,
+    and T3, 1638.4; op 2 moves T1 and T4, 6553.6. The optimum is
+    21299.2 at [0], [1], [2]. Letting op 2 read T1 ephemerally, as
+    before (19), drops T1's store and op 2's load: 14745.6.
+    """
+    p = load_problem(NEVER_EPHEMERAL)
+    assert lower_bound(p, "strict") == pytest.approx(21299.2, rel=1e-9)
+    sol = schedule(
+        [[0], [1], [2]], [[128, 128, 1], [128, 128, 64], [128, 128, 1]]
+    )
+    ev = evaluate(p, sol, "strict")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(21299.2, rel=1e-9)
