@@ -31,9 +31,10 @@ from mlsched.solver.columns import (
     refine,
     schedule_columns,
 )
-from mlsched.solver.lns import Rotation, WindowSearch
+from mlsched.solver.lns import Rotation, Window, WindowSearch
 from mlsched.solver.master import OrderFreeModel
 from mlsched.solver.model import ColumnModel, MasterBase
+from mlsched.solver.neighbourhood import neighbourhood
 from mlsched.solver.pricing import price_columns
 from mlsched.solver.recompute import Recomputer
 from mlsched.solver.sat import (
@@ -75,6 +76,9 @@ WIDEST_WINDOW = 80
 DEEPEST_LEVEL = 10
 WINDOW_SECONDS = 3.0
 MIN_WINDOW = 1.0
+# Whether connected neighbourhoods follow the consecutive windows after
+# the first pass.
+NEIGHBOURHOODS = True
 # Share of the whole budget the windows leave to the recomputation pass,
 # and seconds at most.
 RECOMPUTE_SHARE = 0.1
@@ -201,6 +205,10 @@ class _Driver:
         self.settings = settings
         self.on_improvement = on_improvement
         self.rounds = 0
+        # Ops that have been in some window, and when the last one was
+        # (seconds from the start, on the solve's clock).
+        self.covered: set[int] = set()
+        self.covered_at: float | None = None
 
     def left(self) -> float:
         """Seconds left before the deadline."""
@@ -293,6 +301,8 @@ class _Driver:
             # proof no longer speak about it.
             status, bound = SolveStatus.FEASIBLE, None
         note = f"{settled.note}; {windows} windows, {gains} improving"
+        if self.covered_at is not None:
+            note += f", every op in a window by {self.covered_at:.1f} s"
         if self.best.source != "cpsat":
             note = f"CP-SAT did not improve on the {self.best.source} ({note})"
         return self._result(note, status, bound)
@@ -356,7 +366,9 @@ class _Driver:
     def _lns(self, fine: GranularityOptimizer) -> tuple[int, int]:
         """Re-solve windows of the incumbent, rotating over the whole
         schedule, widening and then deepening after a pass without gain;
-        the number of windows solved and of those that improved."""
+        after the first pass every consecutive window is followed by a
+        connected neighbourhood. The number of windows solved and of
+        those that improved."""
         if self.best.steps is None:
             return 0, 0
         search = WindowSearch(
@@ -379,26 +391,69 @@ class _Driver:
         ):
             steps = self.best.steps
             window = rotation.window(steps)
-            seconds = WINDOW_SECONDS * (1 + rotation.level)
-            out = search.solve(
-                steps,
-                window,
-                self.best.objective,
-                clock.now() + min(self.left(), seconds),
-                self.on_improvement,
-                rotation.level,
-            )
-            windows += 1
-            gained = out.solution is not None and out.steps is not None
-            if gained:
-                assert out.solution is not None and out.steps is not None
-                self.best = _Incumbent(
-                    out.steps, out.solution, out.objective, "cpsat"
+            gained = self._window(search, steps, window, rotation.level)
+            if (
+                NEIGHBOURHOODS
+                and rotation.passes
+                and self.left() > MIN_WINDOW + reserve
+            ):
+                seed = self._seed(windows, rotation.target)
+                block = neighbourhood(
+                    self.problem, self.best.steps, seed, rotation.target
                 )
-                gains += 1
+                if block is not None:
+                    windows += 1
+                    moved = list(block.steps)
+                    if self._window(
+                        search, moved, block.window, rotation.level
+                    ):
+                        gains += 1
+                        gained = True
+            windows += 1
+            gains += gained
             if not rotation.advance(steps, window, gained):
                 break
         return windows, gains
+
+    def _seed(self, turn: int, ops: int) -> int:
+        """The step of the incumbent a neighbourhood grows from: the one
+        holding op ``turn * ops`` (mod the op count), so that seeds walk
+        over the graph in op order."""
+        assert self.best.steps is not None
+        op = (turn * ops) % self.problem.num_ops
+        return next(i for i, s in enumerate(self.best.steps) if op in s.ops)
+
+    def _cover(self, part: list[Step]) -> None:
+        """Count the ops of ``part`` as searched by a window."""
+        if self.covered_at is not None:
+            return
+        self.covered.update(o for s in part for o in s.ops)
+        if len(self.covered) == self.problem.num_ops:
+            self.covered_at = clock.now() - self.start
+
+    def _window(
+        self,
+        search: WindowSearch,
+        steps: list[Step],
+        window: Window,
+        level: int,
+    ) -> bool:
+        """Re-solve one window of ``steps``; whether the incumbent
+        improved."""
+        self._cover(steps[window.start : window.stop])
+        seconds = WINDOW_SECONDS * (1 + level)
+        out = search.solve(
+            steps,
+            window,
+            self.best.objective,
+            clock.now() + min(self.left(), seconds),
+            self.on_improvement,
+            level,
+        )
+        if out.solution is None or out.steps is None:
+            return False
+        self.best = _Incumbent(out.steps, out.solution, out.objective, "cpsat")
+        return True
 
     def _search(
         self, columns: list[Column]

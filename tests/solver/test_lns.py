@@ -120,6 +120,17 @@ def test_rotation_covers_every_op_in_its_first_pass() -> None:
     assert seen == set(range(20))
 
 
+def test_rotation_first_pass_moves_by_whole_windows() -> None:
+    """Tests that the first pass tiles the schedule with windows that do
+    not overlap (20 one-op steps, windows of 4: 0-4, 4-8, ..., 16-20)
+    and later passes (here one level deeper, as the first pass gained
+    nothing) move by half a window (0-4, 2-6, ...)."""
+    steps = steps_of([1] * 20, set())
+    windows = [w for w, _, _ in run_rotation(steps, Rotation(20, 4, 4, 1))]
+    assert windows[:5] == [Window(i, i + 4) for i in range(0, 20, 4)]
+    assert windows[5:7] == [Window(0, 4), Window(2, 6)]
+
+
 def test_rotation_widens_then_deepens_then_ends() -> None:
     """Tests that passes without gain widen the windows by half up to the
     widest (4, 7, 10 ops), then restart at the first width one level
@@ -191,3 +202,10 @@ def test_bound_reserve_per_op_and_capped() -> None:
     assert bound_reserve(1000, 120.0) == pytest.approx(3.0)
     assert bound_reserve(1000, 2.0) == pytest.approx(1.2)
     assert bound_reserve(5, 2.0) == pytest.approx(0.015)
+
+
+def test_solve_notes_when_every_op_was_in_a_window() -> None:
+    """Tests that a solve whose windows reached every op says by when
+    (benchmark 8: 20 ops, so one first window holds them all)."""
+    result = solve_cpsat(load_problem("mlsys-2026-8"), "strict", 6.0)
+    assert "every op in a window by" in result.message, result.message
