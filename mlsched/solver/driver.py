@@ -381,7 +381,7 @@ class _Driver:
         rotation = Rotation(
             self.problem.num_ops, WINDOW_OPS, WIDEST_WINDOW, DEEPEST_LEVEL
         )
-        windows = gains = 0
+        windows = gains = turn = 0
         # The recomputation pass after the windows keeps a share.
         reserve = min(
             RECOMPUTE_SECONDS, RECOMPUTE_SHARE * (self.deadline - self.start)
@@ -392,28 +392,36 @@ class _Driver:
             steps = self.best.steps
             window = rotation.window(steps)
             gained = self._window(search, steps, window, rotation.level)
+            windows, gains = windows + 1, gains + gained
             if (
                 NEIGHBOURHOODS
                 and rotation.passes
                 and self.left() > MIN_WINDOW + reserve
             ):
-                seed = self._seed(windows, rotation.target)
-                block = neighbourhood(
-                    self.problem, self.best.steps, seed, rotation.target
-                )
-                if block is not None:
-                    windows += 1
-                    moved = list(block.steps)
-                    if self._window(
-                        search, moved, block.window, rotation.level
-                    ):
-                        gains += 1
-                        gained = True
-            windows += 1
-            gains += gained
+                found = self._neighbourhood(search, turn, rotation)
+                turn += 1
+                if found is not None:
+                    windows, gains = windows + 1, gains + found
+                    gained = gained or found
             if not rotation.advance(steps, window, gained):
                 break
         return windows, gains
+
+    def _neighbourhood(
+        self, search: WindowSearch, turn: int, rotation: Rotation
+    ) -> bool | None:
+        """Re-solve the ``turn``-th connected neighbourhood of the
+        incumbent, as wide as the rotation's windows; whether it
+        improved, or None when it could not be moved to one block."""
+        assert self.best.steps is not None
+        seed = self._seed(turn, rotation.target)
+        block = neighbourhood(
+            self.problem, self.best.steps, seed, rotation.target
+        )
+        if block is None:
+            return None
+        moved = list(block.steps)
+        return self._window(search, moved, block.window, rotation.level)
 
     def _seed(self, turn: int, ops: int) -> int:
         """The step of the incumbent a neighbourhood grows from: the one
