@@ -4,10 +4,15 @@ The driver owns the clock and the incumbent. Each round enumerates
 columns (regions in retention contexts) for a share of the time left,
 refines their granularities for another share, and searches the master
 model over them for the rest; a round that settles a truncated column
-set leaves time for another. Every deadline is an instant of
-:func:`mlsched.clock.now`: the wall clock, or in a deterministic solve a
-virtual clock that counts work, so that the same problem, seed and time
-limit give the same schedule whatever the load.
+set leaves time for another. Large-neighbourhood windows then re-solve
+parts of the incumbent for the rest of the budget: runs of consecutive
+subgraphs rotating over the schedule (:mod:`mlsched.solver.lns`) and,
+after a first pass has covered every op, connected neighbourhoods moved
+together from wherever they run (:mod:`mlsched.solver.neighbourhood`).
+Every deadline is an instant of :func:`mlsched.clock.now`: the wall
+clock, or in a deterministic solve a virtual clock that counts work, so
+that the same problem, seed and time limit give the same schedule
+whatever the load.
 """
 
 from __future__ import annotations
@@ -209,6 +214,8 @@ class _Driver:
         # (seconds from the start, on the solve's clock).
         self.covered: set[int] = set()
         self.covered_at: float | None = None
+        # Windows (their subgraphs and level) searched without a gain.
+        self.fruitless: set[tuple[tuple[Step, ...], int]] = set()
 
     def left(self) -> float:
         """Seconds left before the deadline."""
@@ -391,8 +398,10 @@ class _Driver:
         ):
             steps = self.best.steps
             window = rotation.window(steps)
-            gained = self._window(search, steps, window, rotation.level)
-            windows, gains = windows + 1, gains + gained
+            found = self._window(search, steps, window, rotation.level)
+            if found is not None:
+                windows, gains = windows + 1, gains + found
+            gained = bool(found)
             if (
                 NEIGHBOURHOODS
                 and rotation.passes
@@ -412,7 +421,8 @@ class _Driver:
     ) -> bool | None:
         """Re-solve the ``turn``-th connected neighbourhood of the
         incumbent, as wide as the rotation's windows; whether it
-        improved, or None when it could not be moved to one block."""
+        improved, or None when it could not be moved to one block or was
+        searched in vain before."""
         assert self.best.steps is not None
         seed = self._seed(turn, rotation.target)
         block = neighbourhood(
@@ -445,10 +455,16 @@ class _Driver:
         steps: list[Step],
         window: Window,
         level: int,
-    ) -> bool:
+    ) -> bool | None:
         """Re-solve one window of ``steps``; whether the incumbent
-        improved."""
-        self._cover(steps[window.start : window.stop])
+        improved, or None for a window already searched in vain at this
+        level (the same subgraphs give the same columns and search, and a
+        window's gain does not depend on the rest of the schedule)."""
+        part = steps[window.start : window.stop]
+        self._cover(part)
+        key = (tuple(part), level)
+        if key in self.fruitless:
+            return None
         seconds = WINDOW_SECONDS * (1 + level)
         out = search.solve(
             steps,
@@ -459,6 +475,7 @@ class _Driver:
             level,
         )
         if out.solution is None or out.steps is None:
+            self.fruitless.add(key)
             return False
         self.best = _Incumbent(out.steps, out.solution, out.objective, "cpsat")
         return True
