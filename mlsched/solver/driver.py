@@ -81,9 +81,6 @@ WIDEST_WINDOW = 80
 DEEPEST_LEVEL = 10
 WINDOW_SECONDS = 3.0
 MIN_WINDOW = 1.0
-# Whether connected neighbourhoods follow the consecutive windows after
-# the first pass.
-NEIGHBOURHOODS = True
 # Share of the whole budget the windows leave to the recomputation pass,
 # and seconds at most.
 RECOMPUTE_SHARE = 0.1
@@ -373,9 +370,9 @@ class _Driver:
     def _lns(self, fine: GranularityOptimizer) -> tuple[int, int]:
         """Re-solve windows of the incumbent, rotating over the whole
         schedule, widening and then deepening after a pass without gain;
-        after the first pass every consecutive window is followed by a
-        connected neighbourhood. The number of windows solved and of
-        those that improved."""
+        after the first pass every consecutive window that finds nothing
+        is followed by a connected neighbourhood. The number of windows
+        solved and of those that improved."""
         if self.best.steps is None:
             return 0, 0
         search = WindowSearch(
@@ -403,8 +400,8 @@ class _Driver:
                 windows, gains = windows + 1, gains + found
             gained = bool(found)
             if (
-                NEIGHBOURHOODS
-                and rotation.passes
+                rotation.passes
+                and not gained
                 and self.left() > MIN_WINDOW + reserve
             ):
                 found = self._neighbourhood(search, turn, rotation)

@@ -253,13 +253,11 @@ class Rotation:
     """Where the next window of a large-neighbourhood search goes.
 
     Windows move forward by half their width and wrap around, so every
-    op is in a window once per pass; in the first pass they move by
-    their whole width, so that every op has been in a window after half
-    as many windows (``passes`` counts the wraps). A pass (as many ops
-    as the graph has) without gain widens the windows, by half, up to
-    ``widest`` ops; a pass without gain at the widest deepens the
-    enumeration (the next level), from the first width again; a pass
-    without gain at the deepest level ends the search.
+    op is in a window once per pass (``passes`` counts the wraps). A
+    pass (as many ops as the graph has) without gain widens the windows,
+    by half, up to ``widest`` ops; a pass without gain at the widest
+    deepens the enumeration (the next level), from the first width
+    again; a pass without gain at the deepest level ends the search.
 
     Parameters
     ----------
@@ -309,10 +307,8 @@ class Rotation:
             self.stale += sum(
                 len(s.ops) for s in steps[window.start : window.stop]
             )
-        width = window.stop - window.start
-        self.position = window.start + max(
-            1, width // 2 if self.passes else width
-        )
+        half = max(1, (window.stop - window.start) // 2)
+        self.position = window.start + half
         if window.stop >= len(steps):
             self.position, self._last = 0, None
             self.passes += 1

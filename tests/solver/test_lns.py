@@ -126,15 +126,24 @@ def test_rotation_covers_every_op_in_its_first_pass() -> None:
     assert seen == set(range(20))
 
 
-def test_rotation_first_pass_moves_by_whole_windows() -> None:
-    """Tests that the first pass tiles the schedule with windows that do
-    not overlap (20 one-op steps, windows of 4: 0-4, 4-8, ..., 16-20)
-    and later passes (here one level deeper, as the first pass gained
-    nothing) move by half a window (0-4, 2-6, ...)."""
+def test_rotation_counts_its_passes() -> None:
+    """Tests that windows move by half their width (20 one-op steps,
+    windows of 4: 0-4, 2-6, ...) and that ``passes`` counts the wraps
+    (0 until the window reaching the last step, then 1)."""
     steps = steps_of([1] * 20, set())
-    windows = [w for w, _, _ in run_rotation(steps, Rotation(20, 4, 4, 1))]
-    assert windows[:5] == [Window(i, i + 4) for i in range(0, 20, 4)]
-    assert windows[5:7] == [Window(0, 4), Window(2, 6)]
+    rotation = Rotation(20, 4, 4, 1)
+    seen = []
+    for _ in range(10):
+        window = rotation.window(steps)
+        seen.append((window, rotation.passes))
+        rotation.advance(steps, window, gained=False)
+    assert [w for w, _ in seen[:3]] == [
+        Window(0, 4),
+        Window(2, 6),
+        Window(4, 8),
+    ]
+    assert seen[8] == (Window(16, 20), 0)
+    assert seen[9] == (Window(0, 4), 1)
 
 
 def test_rotation_widens_then_deepens_then_ends() -> None:
