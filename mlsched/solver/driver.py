@@ -4,10 +4,15 @@ The driver owns the clock and the incumbent. Each round enumerates
 columns (regions in retention contexts) for a share of the time left,
 refines their granularities for another share, and searches the master
 model over them for the rest; a round that settles a truncated column
-set leaves time for another. Every deadline is an instant of
-:func:`mlsched.clock.now`: the wall clock, or in a deterministic solve a
-virtual clock that counts work, so that the same problem, seed and time
-limit give the same schedule whatever the load.
+set leaves time for another. Large-neighbourhood windows then re-solve
+parts of the incumbent for the rest of the budget: runs of consecutive
+subgraphs rotating over the schedule (:mod:`mlsched.solver.lns`) and,
+after a first pass has covered every op, connected neighbourhoods moved
+together from wherever they run (:mod:`mlsched.solver.neighbourhood`).
+Every deadline is an instant of :func:`mlsched.clock.now`: the wall
+clock, or in a deterministic solve a virtual clock that counts work, so
+that the same problem, seed and time limit give the same schedule
+whatever the load.
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ from mlsched.solver.columns import (
     refine,
     schedule_columns,
 )
-from mlsched.solver.lns import Rotation, WindowSearch
+from mlsched.solver.lns import Rotation, Window, WindowSearch
 from mlsched.solver.master import OrderFreeModel
 from mlsched.solver.model import ColumnModel, MasterBase
+from mlsched.solver.neighbourhood import neighbourhood
 from mlsched.solver.pricing import price_columns
 from mlsched.solver.recompute import Recomputer
 from mlsched.solver.sat import (
@@ -201,6 +207,12 @@ class _Driver:
         self.settings = settings
         self.on_improvement = on_improvement
         self.rounds = 0
+        # Ops that have been in some window, and when the last one was
+        # (seconds from the start, on the solve's clock).
+        self.covered: set[int] = set()
+        self.covered_at: float | None = None
+        # Windows (their subgraphs and level) searched without a gain.
+        self.fruitless: set[tuple[tuple[Step, ...], int]] = set()
 
     def left(self) -> float:
         """Seconds left before the deadline."""
@@ -293,6 +305,8 @@ class _Driver:
             # proof no longer speak about it.
             status, bound = SolveStatus.FEASIBLE, None
         note = f"{settled.note}; {windows} windows, {gains} improving"
+        if self.covered_at is not None:
+            note += f", every op in a window by {self.covered_at:.1f} s"
         if self.best.source != "cpsat":
             note = f"CP-SAT did not improve on the {self.best.source} ({note})"
         return self._result(note, status, bound)
@@ -356,7 +370,9 @@ class _Driver:
     def _lns(self, fine: GranularityOptimizer) -> tuple[int, int]:
         """Re-solve windows of the incumbent, rotating over the whole
         schedule, widening and then deepening after a pass without gain;
-        the number of windows solved and of those that improved."""
+        after the first pass every consecutive window that finds nothing
+        is followed by a connected neighbourhood. The number of windows
+        solved and of those that improved."""
         if self.best.steps is None:
             return 0, 0
         search = WindowSearch(
@@ -369,7 +385,7 @@ class _Driver:
         rotation = Rotation(
             self.problem.num_ops, WINDOW_OPS, WIDEST_WINDOW, DEEPEST_LEVEL
         )
-        windows = gains = 0
+        windows = gains = turn = 0
         # The recomputation pass after the windows keeps a share.
         reserve = min(
             RECOMPUTE_SECONDS, RECOMPUTE_SHARE * (self.deadline - self.start)
@@ -379,26 +395,87 @@ class _Driver:
         ):
             steps = self.best.steps
             window = rotation.window(steps)
-            seconds = WINDOW_SECONDS * (1 + rotation.level)
-            out = search.solve(
-                steps,
-                window,
-                self.best.objective,
-                clock.now() + min(self.left(), seconds),
-                self.on_improvement,
-                rotation.level,
-            )
-            windows += 1
-            gained = out.solution is not None and out.steps is not None
-            if gained:
-                assert out.solution is not None and out.steps is not None
-                self.best = _Incumbent(
-                    out.steps, out.solution, out.objective, "cpsat"
-                )
-                gains += 1
+            found = self._window(search, steps, window, rotation.level)
+            if found is not None:
+                windows, gains = windows + 1, gains + found
+            gained = bool(found)
+            if (
+                rotation.passes
+                and not gained
+                and self.left() > MIN_WINDOW + reserve
+            ):
+                found = self._neighbourhood(search, turn, rotation)
+                turn += 1
+                if found is not None:
+                    windows, gains = windows + 1, gains + found
+                    gained = gained or found
             if not rotation.advance(steps, window, gained):
                 break
         return windows, gains
+
+    def _neighbourhood(
+        self, search: WindowSearch, turn: int, rotation: Rotation
+    ) -> bool | None:
+        """Re-solve the ``turn``-th connected neighbourhood of the
+        incumbent, as wide as the rotation's windows; whether it
+        improved, or None when it could not be moved to one block or was
+        searched in vain before."""
+        assert self.best.steps is not None
+        seed = self._seed(turn, rotation.target)
+        block = neighbourhood(
+            self.problem, self.best.steps, seed, rotation.target
+        )
+        if block is None:
+            return None
+        moved = list(block.steps)
+        return self._window(search, moved, block.window, rotation.level)
+
+    def _seed(self, turn: int, ops: int) -> int:
+        """The step of the incumbent a neighbourhood grows from: the one
+        holding op ``turn * ops`` (mod the op count), so that seeds walk
+        over the graph in op order."""
+        assert self.best.steps is not None
+        op = (turn * ops) % self.problem.num_ops
+        return next(i for i, s in enumerate(self.best.steps) if op in s.ops)
+
+    def _cover(self, part: list[Step]) -> None:
+        """Count the ops of ``part`` as searched by a window."""
+        if self.covered_at is not None:
+            return
+        self.covered.update(o for s in part for o in s.ops)
+        if len(self.covered) == self.problem.num_ops:
+            self.covered_at = clock.now() - self.start
+
+    def _window(
+        self,
+        search: WindowSearch,
+        steps: list[Step],
+        window: Window,
+        level: int,
+    ) -> bool | None:
+        """Re-solve one window of ``steps``; whether the incumbent
+        improved, or None for a window already searched in vain at this
+        level (the same subgraphs give the same columns and search, and a
+        window's gain does not depend on the rest of the schedule)."""
+        part = steps[window.start : window.stop]
+        self._cover(part)
+        key = (tuple(part), level)
+        if key in self.fruitless:
+            return None
+        seconds = WINDOW_SECONDS * (1 + level)
+        out = search.solve(
+            steps,
+            window,
+            self.best.objective,
+            clock.now() + min(self.left(), seconds),
+            self.on_improvement,
+            level,
+        )
+        if out.solution is None or out.steps is None:
+            self.fruitless.add(key)
+            return False
+        self.best = _Incumbent(out.steps, out.solution, out.objective, "cpsat")
+        return True
 
     def _search(
         self, columns: list[Column]

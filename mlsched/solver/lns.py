@@ -253,11 +253,11 @@ class Rotation:
     """Where the next window of a large-neighbourhood search goes.
 
     Windows move forward by half their width and wrap around, so every
-    op is in a window once per pass. A pass (as many ops as the graph
-    has) without gain widens the windows, by half, up to ``widest`` ops;
-    a pass without gain at the widest deepens the enumeration (the next
-    level), from the first width again; a pass without gain at the
-    deepest level ends the search.
+    op is in a window once per pass (``passes`` counts the wraps). A
+    pass (as many ops as the graph has) without gain widens the windows,
+    by half, up to ``widest`` ops; a pass without gain at the widest
+    deepens the enumeration (the next level), from the first width
+    again; a pass without gain at the deepest level ends the search.
 
     Parameters
     ----------
@@ -282,6 +282,7 @@ class Rotation:
         self.level = 0
         self.position = 0
         self.stale = 0
+        self.passes = 0
         self._last: Window | None = None
 
     def window(self, steps: Sequence[Step]) -> Window:
@@ -310,6 +311,7 @@ class Rotation:
         self.position = window.start + half
         if window.stop >= len(steps):
             self.position, self._last = 0, None
+            self.passes += 1
         if self.stale < self.num_ops:
             return True
         self.stale = 0

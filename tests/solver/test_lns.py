@@ -13,8 +13,14 @@ from mlsched import clock, evaluate, load_problem
 from mlsched.heuristics import GranularityOptimizer
 from mlsched.heuristics.start import list_start
 from mlsched.model import Grain
+from mlsched.model.result import SolveStatus
 from mlsched.model.schedule import Step, to_solution
-from mlsched.solver.driver import bound_reserve, solve_cpsat
+from mlsched.solver.driver import (
+    _Driver,
+    _Incumbent,
+    bound_reserve,
+    solve_cpsat,
+)
 from mlsched.solver.lns import (
     Rotation,
     Window,
@@ -22,7 +28,7 @@ from mlsched.solver.lns import (
     depth_at,
     window_at,
 )
-from mlsched.solver.sat import SatSettings
+from mlsched.solver.sat import ModelOutcome, SatSettings
 
 GRAIN = Grain(128, 128, 1)
 
@@ -120,6 +126,26 @@ def test_rotation_covers_every_op_in_its_first_pass() -> None:
     assert seen == set(range(20))
 
 
+def test_rotation_counts_its_passes() -> None:
+    """Tests that windows move by half their width (20 one-op steps,
+    windows of 4: 0-4, 2-6, ...) and that ``passes`` counts the wraps
+    (0 until the window reaching the last step, then 1)."""
+    steps = steps_of([1] * 20, set())
+    rotation = Rotation(20, 4, 4, 1)
+    seen = []
+    for _ in range(10):
+        window = rotation.window(steps)
+        seen.append((window, rotation.passes))
+        rotation.advance(steps, window, gained=False)
+    assert [w for w, _ in seen[:3]] == [
+        Window(0, 4),
+        Window(2, 6),
+        Window(4, 8),
+    ]
+    assert seen[8] == (Window(16, 20), 0)
+    assert seen[9] == (Window(0, 4), 1)
+
+
 def test_rotation_widens_then_deepens_then_ends() -> None:
     """Tests that passes without gain widen the windows by half up to the
     widest (4, 7, 10 ops), then restart at the first width one level
@@ -191,3 +217,52 @@ def test_bound_reserve_per_op_and_capped() -> None:
     assert bound_reserve(1000, 120.0) == pytest.approx(3.0)
     assert bound_reserve(1000, 2.0) == pytest.approx(1.2)
     assert bound_reserve(5, 2.0) == pytest.approx(0.015)
+
+
+def test_solve_notes_when_every_op_was_in_a_window() -> None:
+    """Tests that a solve whose windows reached every op says by when
+    (benchmark 8: 20 ops, so one first window holds them all)."""
+    result = solve_cpsat(load_problem("mlsys-2026-8"), "strict", 6.0)
+    assert "every op in a window by" in result.message, result.message
+
+
+class _CountingSearch:
+    """A window search that finds nothing and records each level asked."""
+
+    def __init__(self) -> None:
+        self.levels: list[int] = []
+
+    def solve(
+        self,
+        steps: list[Step],
+        window: Window,
+        objective: float,
+        deadline: float,
+        on_improvement: object = None,
+        level: int = 0,
+    ) -> ModelOutcome:
+        self.levels.append(level)
+        return ModelOutcome(
+            SolveStatus.UNKNOWN, None, None, objective, None, None
+        )
+
+
+def test_a_window_searched_in_vain_is_not_searched_again() -> None:
+    """Tests that the driver skips a window whose subgraphs it already
+    searched without gain at the same level (None: not searched), and
+    searches the same subgraphs again one level deeper."""
+    problem = load_problem("mlsys-2026-5")
+    begin = list_start(problem, "strict")
+    now = time.perf_counter()
+    driver = _Driver(
+        problem, "strict", now, now + 60, SatSettings(num_workers=1), None
+    )
+    driver.best = _Incumbent(
+        list(begin.steps), begin.solution, begin.objective, "heuristic"
+    )
+    search = _CountingSearch()
+    steps, window = list(begin.steps), Window(0, 2)
+    assert driver._window(search, steps, window, 0) is False
+    assert driver._window(search, steps, window, 0) is None
+    assert driver._window(search, steps, window, 1) is False
+    assert search.levels == [0, 1]
