@@ -40,16 +40,30 @@ def heuristic_columns(
     problem: Problem, rules: str, refined: bool = False
 ) -> tuple[list[Step], list[Column]]:
     """The heuristic's steps and every column, as ``solve_cpsat`` builds
-    them without time limits (``refined``: after the fine-grain pass)."""
-    optimizer = GranularityOptimizer(problem, rules)
-    steps = ListScheduler(problem, rules, optimizer).schedule()
-    generator = ColumnGenerator(problem, optimizer)
-    regions = generator.regions([s.ops for s in steps])
-    columns = generator.columns(regions, schedule_columns(problem, steps))
+    them without time limits (``refined``: after the fine-grain pass).
+
+    Without time limits both are functions of the problem and the
+    profile: each is built once per session (the lists are the caller's
+    own copies)."""
+    steps, columns = _heuristic_columns(problem, rules, refined)
+    return list(steps), list(columns)
+
+
+@cache
+def _heuristic_columns(
+    problem: Problem, rules: str, refined: bool
+) -> tuple[tuple[Step, ...], tuple[Column, ...]]:
+    """:func:`heuristic_columns`, once per problem, profile and pass."""
     if refined:
+        steps, columns = _heuristic_columns(problem, rules, False)
         fine = GranularityOptimizer(problem, rules, fine=True)
-        columns = refine(columns, fine)
-    return steps, columns
+        return steps, tuple(refine(list(columns), fine))
+    optimizer = GranularityOptimizer(problem, rules)
+    listed = ListScheduler(problem, rules, optimizer).schedule()
+    generator = ColumnGenerator(problem, optimizer)
+    regions = generator.regions([s.ops for s in listed])
+    built = generator.columns(regions, schedule_columns(problem, listed))
+    return tuple(listed), tuple(built)
 
 
 def exact_latency(
