@@ -65,6 +65,12 @@ def tiny_fixture() -> list[tuple[Problem, str, float]]:
     return tiny_cases(range(30))
 
 
+#: The tests that read ``tiny`` run in one pytest-xdist worker, which
+#: searches the optima once.
+shares_tiny = pytest.mark.xdist_group("tiny_optima")
+
+
+@shares_tiny
 def test_bound_is_below_the_exact_optimum_of_tiny_problems(
     tiny: list[tuple[Problem, str, float]],
 ) -> None:
@@ -134,6 +140,7 @@ def corpus_schedules(
     ]
 
 
+@shares_tiny
 def test_an_unsound_term_is_caught(
     tiny: list[tuple[Problem, str, float]],
     corpus: tuple[dict[str, Any], ...],

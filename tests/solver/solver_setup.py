@@ -9,6 +9,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import NamedTuple
 
+import pytest
 from generators import random_problem
 from ortools.sat.python import cp_model
 
@@ -138,6 +139,11 @@ class Enumerated(NamedTuple):
     #: Column indices in run order -> the evaluator's total latency, for
     #: each sequence of :func:`schedules` that ``evaluate`` accepts.
     valid: Mapping[tuple[int, ...], float]
+
+
+#: The tests that call :func:`enumerated` run in one pytest-xdist worker,
+#: which enumerates each problem's schedules once.
+shares_enumerated = pytest.mark.xdist_group("enumerated_schedules")
 
 
 @cache
