@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
@@ -75,13 +76,8 @@ class LocalExecutor:
             return
         with ProcessPoolExecutor(max_workers=self.jobs) as pool:
             futures = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
-            for future in as_completed(futures):
-                i = futures[future]
-                try:
-                    result = future.result()
-                except BrokenProcessPool as exc:
-                    result = fallback(tasks[i], exc)
-                yield i, result
+            done = ((futures[f], f.result) for f in as_completed(futures))
+            yield from _results(done, tasks, fallback, BrokenProcessPool)
 
 
 class RayExecutor:
@@ -143,18 +139,39 @@ class RayExecutor:
         try:
             remote = self.ray.remote(num_cpus=cpus)(fn)
             pending = {remote.remote(t): i for i, t in enumerate(tasks)}
-            while pending:
-                done, _ = self.ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    i = pending.pop(ref)
-                    try:
-                        result = self.ray.get(ref)
-                    except self.ray.exceptions.RayError as exc:
-                        result = fallback(tasks[i], exc)
-                    yield i, result
+            done = (
+                (pending[ref], partial(self.ray.get, ref))
+                for ref in self._finished(pending)
+            )
+            lost = self.ray.exceptions.RayError
+            yield from _results(done, tasks, fallback, lost)
         finally:
             if started:
                 self.ray.shutdown()
+
+    def _finished(self, refs: Iterable[Any]) -> Iterator[Any]:
+        """Each of the task references ``refs`` as its task ends."""
+        left = list(refs)
+        while left:
+            done, left = self.ray.wait(left, num_returns=1)
+            yield from done
+
+
+def _results(
+    finished: Iterable[tuple[int, Callable[[], R]]],
+    tasks: Sequence[T],
+    fallback: Fallback[T, R],
+    lost: type[BaseException],
+) -> Iterator[tuple[int, R]]:
+    """``(index, result)`` for each ``(index, get)`` of ``finished`` (in
+    completion order): what ``get()`` returns, or ``fallback(task,
+    error)`` where it raises ``lost``, the error of a dead worker."""
+    for i, get in finished:
+        try:
+            result = get()
+        except lost as exc:
+            result = fallback(tasks[i], exc)
+        yield i, result
 
 
 def make_executor(

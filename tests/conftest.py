@@ -6,12 +6,15 @@ per corpus case, and one that takes ``valid_case`` once per case that is
 valid in the contest profile (``pytest_generate_tests`` below); the
 ``problem_of`` fixture turns a case's ``problem`` field into a
 :class:`mlsched.Problem`.
+
+Under pytest-xdist, a ``timed`` test runs alone (``alone_if_timed``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,38 @@ def problem_of_fixture() -> Callable[[str | dict[str, Any]], Problem]:
 def corpus_fixture() -> tuple[dict[str, Any], ...]:
     """All 600 corpus cases."""
     return corpus_cases()
+
+
+@pytest.fixture(autouse=True)
+def alone_if_timed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Under pytest-xdist, hold every other test back while a ``timed``
+    one runs (a readers-writer lock on files all workers share).
+
+    A timed test measures wall-clock time or needs a solve done before
+    its hard stop: it gets the machine the test run has, as it would
+    in a single process. The turnstile keeps a stream of other tests
+    from starving it.
+    """
+    if not hasattr(request.config, "workerinput"):  # not an xdist worker
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent
+    timed = request.node.get_closest_marker("timed") is not None
+    with (
+        (shared / "timed.turnstile").open("a") as turnstile,
+        (shared / "timed.lock").open("a") as lock,
+    ):
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if timed else fcntl.LOCK_SH)
+        if not timed:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -25,6 +25,9 @@ from mlsched import evaluate, generate, load_problem
 PROGRESS = re.compile(r"\[\s*[\d.]+s\] incumbent")
 STOPPED = re.compile(r"stopped by signal (\d+); best latency ([\d,]+\.\d)")
 
+# Every test here times a solve process or its signals.
+pytestmark = pytest.mark.timed
+
 
 def mlsched(*args: str) -> list[str]:
     """The command line of ``python -m mlsched ARGS``."""

@@ -85,6 +85,7 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
+@pytest.mark.timed
 @pytest.mark.usefixtures("local_ray")
 def test_ray_matches_local(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -120,6 +121,7 @@ def test_ray_matches_local(
         assert (remote / f"{name}.cpsat.strict.json").is_file()
 
 
+@pytest.mark.timed
 @pytest.mark.usefixtures("local_ray")
 def test_ray_streams_in_completion_order() -> None:
     """Tests that the Ray executor yields every task once, by index.

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
+import numpy as np
+
+from mlsched import clock
 from mlsched.model import (
     TRAVERSALS,
     Grain,
@@ -88,9 +91,14 @@ def tile_sizes(cap: int, fine: bool, extent: int | None = None) -> list[int]:
     return sorted(values, reverse=True)
 
 
-def count_side(extent: int, side: int) -> int:
+#: A tile side, or an array of them.
+Side = TypeVar("Side", int, np.ndarray)
+
+
+def count_side(extent: int, side: Side) -> Side:
     """``ceil(extent / n)`` for the count n of ``side``-wide tiles: the
-    smallest side that cuts ``extent`` into as many tiles as ``side``."""
+    smallest side that cuts ``extent`` into as many tiles as ``side``
+    (elementwise for an array)."""
     return -(-extent // -(-extent // side))
 
 
@@ -115,17 +123,18 @@ class WorkingSetPlane:
         b, c = f21 - f11 - d, f12 - f11 - d
         return cls(f11 - b - c - d, b, c, d)
 
-    def largest(self, axis: str, other: int, cap: int, capacity: int) -> int:
-        """The largest ``w`` (``axis="w"``, ``h = other``) or ``h`` (``w =
-        other``) up to ``cap`` that fits ``capacity``; 0 if 1 does not."""
+    def largest(
+        self, axis: str, other: np.ndarray, cap: int, capacity: int
+    ) -> np.ndarray:
+        """Per entry of ``other``, the largest ``w`` (``axis="w"``, ``h =
+        other``) or ``h`` (``w = other``) up to ``cap`` that fits
+        ``capacity``; 0 where 1 does not."""
         fixed, per = (self.c, self.b) if axis == "w" else (self.b, self.c)
         base = self.a + fixed * other
         slope = per + self.d * other
-        if base + slope > capacity:
-            return 0
-        if slope <= 0:
-            return cap
-        return min(cap, (capacity - base) // slope)
+        room = np.minimum(cap, (capacity - base) // np.maximum(slope, 1))
+        side = np.where(slope <= 0, cap, room)
+        return np.where(base + slope > capacity, 0, side)
 
 
 def fitting_side(
@@ -134,9 +143,9 @@ def fitting_side(
     """The largest ``w`` (``axis="w"``) or ``h`` up to ``cap`` at which
     ``grain`` with that side fits ``capacity``; 0 when even 1 does not
     (see :class:`WorkingSetPlane`)."""
-    other = grain.h if axis == "w" else grain.w
+    other = np.array(grain.h if axis == "w" else grain.w)
     plane = WorkingSetPlane.of(view, grain.k)
-    return plane.largest(axis, other, cap, capacity)
+    return int(plane.largest(axis, other, cap, capacity))
 
 
 def fitting_k(
@@ -174,12 +183,127 @@ class _Search:
     #: several k-steps); see :func:`_traffic_floor`.
     reuse: tuple[Terms, int]
     no_reuse: tuple[Terms, int]
+    #: The working-set plane at the largest and at the smallest k.
+    planes: dict[int, WorkingSetPlane]
+    #: The element type of the shape arrays (see :func:`_int_type`).
+    ints: type
+    #: The costs of subgraphs of this shape found so far, by granularity
+    #: and traversal (shared by every search of the shape).
+    costs: dict[tuple[Grain, str], SubgraphCost]
 
-    def floor(self, single: bool, tiles_w: int, tiles_h: int) -> float:
-        """The latency floor of a ``tiles_w x tiles_h`` grid from the
-        traffic alone; ``single``: one k-step, so reuse is allowed."""
-        terms = self.reuse if single else self.no_reuse
-        return _traffic_floor(terms, tiles_w, tiles_h) / self.bandwidth
+    def cost(self, grain: Grain, traversal: str) -> SubgraphCost:
+        """:func:`view_cost` of the subgraph, once per shape: a search
+        around a size and the search over all sizes cost many of the
+        same granularities.
+
+        A known cost still counts as costed on the clock: a
+        deterministic solve's virtual time is the work of the search
+        as if nothing were remembered, so its schedules, and its pace
+        against the wall clock, do not depend on this memo.
+        """
+        cost = self.costs.get((grain, traversal))
+        if cost is None:
+            cost = view_cost(self.view, grain, traversal)
+            self.costs[grain, traversal] = cost
+        else:
+            clock.count(len(self.view.ops))
+            clock.count(clock.WORKING_SET_UNITS)
+        return cost
+
+
+@dataclass(frozen=True)
+class _Shapes:
+    """The tile shapes of a search in the order they are tried, with
+    the bounds that screen them, one array entry per shape: a search
+    tries a few of hundreds of shapes, and screening them as arrays
+    costs a few vector operations instead of a Python loop each."""
+
+    w: np.ndarray
+    h: np.ndarray
+    #: The latency floor from compute alone (nondecreasing: the shapes
+    #: come by tile count).
+    compute: np.ndarray
+    #: The latency floor from traffic, with reuse across tiles (a single
+    #: k-step) and without.
+    reuse: np.ndarray
+    no_reuse: np.ndarray
+    #: Whether the shape fits the working set at the smallest k.
+    fits: np.ndarray
+
+    @classmethod
+    def of(cls, search: _Search, w: np.ndarray, h: np.ndarray) -> _Shapes:
+        """The bounds of shapes ``w x h`` (in search order)."""
+        width, height = search.view.grid_shape
+        tiles_w, tiles_h = -(-width // w), -(-height // h)
+        plane = search.planes[search.k_values[-1]]
+        ws = plane.a + plane.b * w + plane.c * h + plane.d * w * h
+        return cls(
+            w=w,
+            h=h,
+            compute=tiles_w * tiles_h * search.compute_per_tile,
+            reuse=_traffic_floor(search.reuse, tiles_w, tiles_h)
+            / search.bandwidth,
+            no_reuse=_traffic_floor(search.no_reuse, tiles_w, tiles_h)
+            / search.bandwidth,
+            fits=ws <= search.capacity,
+        )
+
+    def next_fitting(self, start: int, best: float) -> int | None:
+        """The first shape from ``start`` on worth costing against the
+        best latency ``best``: its traffic floor (with reuse) is below
+        it and it fits at the smallest k. None once the compute floor
+        reaches ``best`` (it only grows from there) or no shape is left.
+        """
+        stop = start + int(np.searchsorted(self.compute[start:], best))
+        open_ = self.reuse[start:stop] < best
+        hits = np.flatnonzero(open_ & self.fits[start:stop])
+        found = int(hits[0]) if hits.size else None
+        checked = open_ if found is None else open_[: found + 1]
+        _count_working_sets(int(np.count_nonzero(checked)))
+        return None if found is None else start + found
+
+
+#: Integers below this convert to floats exactly.
+_EXACT = 1 << 53
+
+
+def _int_type(
+    view: SubgraphView,
+    terms: Iterable[tuple[Terms, int]],
+    planes: Iterable[WorkingSetPlane],
+) -> type:
+    """``np.int64`` for a search's shape arrays when every traffic floor
+    and working set they can hold is below 2**53, so that the arrays
+    compute what Python's integers would (also once divided by the
+    bandwidth); else ``object``, Python's integers themselves (exact on
+    giant tensors, slower)."""
+    width, height = view.grid_shape
+    most = [
+        stores
+        + sum(max(c + a * width + b * height for c, a, b in t) for t in uses)
+        for uses, stores in terms
+    ]
+    most += [
+        abs(p.a)
+        + abs(p.b) * width
+        + abs(p.c) * height
+        + abs(p.d) * width * height
+        for p in planes
+    ]
+    return np.int64 if max(most) < _EXACT else object
+
+
+def _count_working_sets(n: int) -> None:
+    """Count ``n`` working-set checks on the clock, one at a time.
+
+    :class:`_Shapes` checks the working sets of many shapes at once,
+    but a deterministic solve's virtual clock must advance as if each
+    checked shape were one :meth:`SubgraphView.working_set` call, in
+    the same float steps, so that its schedules stay what they were.
+    """
+    if clock.current().deterministic:
+        for _ in range(n):
+            clock.count(clock.WORKING_SET_UNITS)
 
 
 class _KWalks(NamedTuple):
@@ -238,7 +362,14 @@ class GranularityOptimizer:
         # Keyed by shape signature: the many identical layers of a real
         # model share one search per distinct subgraph.
         self._by_shape: dict[object, Choice | None] = {}
+        self._costs: dict[object, dict[tuple[Grain, str], SubgraphCost]] = {}
         self.searches = 0
+
+    @property
+    def settings(self) -> tuple[Rules, int, bool]:
+        """``(rules, k_tries, fine)``: what its choices depend on besides
+        the problem."""
+        return self.rules, self.k_tries, self.fine
 
     def best(
         self,
@@ -302,30 +433,22 @@ class GranularityOptimizer:
         search = self._prepare(view)
         if search is None:
             return None, True
-        width, height = view.grid_shape
-        shapes = self._shapes(view, search.k_values, around, min_side)
+        shapes = _Shapes.of(search, *self._shapes(search, around, min_side))
         costed: list[Choice] = []
         fits = False
         best = float("inf")
-        for w, h in shapes:
-            tiles_w, tiles_h = -(-width // w), -(-height // h)
-            if tiles_w * tiles_h * search.compute_per_tile >= best:
-                break
-            # Cheap skips first: a traffic floor that allows reuse, then
-            # the smallest working set of the shape.
-            if search.floor(True, tiles_w, tiles_h) >= best:
-                continue
-            smallest = Grain(w, h, search.k_values[-1])
-            if view.working_set(smallest) > search.capacity:
-                continue
+        i = shapes.next_fitting(0, best)
+        while i is not None:
             fits = True
+            w, h = int(shapes.w[i]), int(shapes.h[i])
             ks = self._k_walks(search, w, h)
-            if search.floor(ks.single, tiles_w, tiles_h) >= best:
-                continue
-            choice = self._cost_shape(search, w, h, ks.walks)
-            if choice is not None:
-                costed.append(choice)
-                best = min(best, choice.latency)
+            floor = shapes.reuse[i] if ks.single else shapes.no_reuse[i]
+            if floor < best:
+                choice = self._cost_shape(search, w, h, ks.walks)
+                if choice is not None:
+                    costed.append(choice)
+                    best = min(best, choice.latency)
+            i = shapes.next_fitting(i + 1, best)
         if not costed:
             return None, fits
         return min(costed, key=partial(_rank, view)), True
@@ -344,6 +467,13 @@ class GranularityOptimizer:
             facts.multi is not None and view.num_k_steps(k_values[0]) > 1
         ):
             return None
+        reuse, no_reuse = (
+            _traffic_terms(view, True),
+            _traffic_terms(view, False),
+        )
+        planes = {
+            k: WorkingSetPlane.of(view, k) for k in {k_values[0], k_values[-1]}
+        }
         return _Search(
             view=view,
             k_values=k_values,
@@ -351,8 +481,14 @@ class GranularityOptimizer:
             compute_per_tile=sum(p.base_costs[o] for o in view.ops),
             capacity=p.fast_memory_capacity,
             bandwidth=p.slow_memory_bandwidth,
-            reuse=_traffic_terms(view, True),
-            no_reuse=_traffic_terms(view, False),
+            reuse=reuse,
+            no_reuse=no_reuse,
+            planes=planes,
+            ints=_int_type(view, (reuse, no_reuse), planes.values()),
+            costs=self._costs.setdefault(
+                shape_signature(p, view.ops, view.retain_in, view.retain_out),
+                {},
+            ),
         )
 
     def _k_walks(self, search: _Search, w: int, h: int) -> _KWalks:
@@ -401,7 +537,7 @@ class GranularityOptimizer:
                 grain = Grain(w, h, k)
                 if subgraph_violation(view, grain, self.rules) is not None:
                     continue
-                cost = view_cost(view, grain, "raster")
+                cost = search.cost(grain, "raster")
                 rasters.append(Choice(grain, "raster", cost))
                 found += 1
                 if found >= self.k_tries:
@@ -418,78 +554,69 @@ class GranularityOptimizer:
                 view.working_set(c.grain),
             ),
         )
-        return self._best_traversal(view, top)
+        return _best_traversal(search, top)
 
     def _shapes(
-        self,
-        view: SubgraphView,
-        k_values: Sequence[int],
-        around: Grain | None,
-        min_side: int,
-    ) -> list[tuple[int, int]]:
-        """The ``(w, h)`` tile shapes to cost, by increasing tile count.
+        self, search: _Search, around: Grain | None, min_side: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(w, h)`` tile shapes to cost, as arrays of ``w`` and of
+        ``h``: by increasing tile count, then decreasing tile area, then
+        decreasing ``w``.
 
         Besides the listed sizes of each side, for every listed size of
         one side the largest other side that fits the working set (at the
         largest and the smallest k), taken at its exact tile count.
         """
         p = self.problem
-        width, height = view.grid_shape
+        width, height = search.view.grid_shape
         w_cap = min(p.native_granularity[0], width)
         h_cap = min(p.native_granularity[1], height)
-        ws = tile_sizes(w_cap, self.fine, width)
-        hs = tile_sizes(h_cap, self.fine, height)
-        pairs = {(w, h) for w in ws for h in hs}
-        capacity = p.fast_memory_capacity
-        for k in {k_values[0], k_values[-1]}:
-            plane = WorkingSetPlane.of(view, k)
-            for h in hs:
-                w = plane.largest("w", h, w_cap, capacity)
-                if w:
-                    pairs.add((count_side(width, w), h))
-            for w in ws:
-                h = plane.largest("h", w, h_cap, capacity)
-                if h:
-                    pairs.add((w, count_side(height, h)))
-        shapes = [
-            (w, h)
-            for w, h in pairs
-            if min(w, h) >= min(min_side, width, height)
-            and (
-                around is None
-                or (
-                    around.w // 2 < w < 2 * around.w
-                    and around.h // 2 < h < 2 * around.h
-                )
-            )
-        ]
-        shapes.sort(
-            key=lambda s: (
-                -(-width // s[0]) * -(-height // s[1]),
-                -s[0] * s[1],
-                -s[0],
-            )
+        ws: np.ndarray = np.array(
+            tile_sizes(w_cap, self.fine, width), search.ints
         )
-        return shapes
+        hs: np.ndarray = np.array(
+            tile_sizes(h_cap, self.fine, height), search.ints
+        )
+        w_all, h_all = [np.repeat(ws, hs.size)], [np.tile(hs, ws.size)]
+        capacity = p.fast_memory_capacity
+        for plane in search.planes.values():
+            w = plane.largest("w", hs, w_cap, capacity)
+            w_all.append(count_side(width, w[w > 0]))
+            h_all.append(hs[w > 0])
+            h = plane.largest("h", ws, h_cap, capacity)
+            w_all.append(ws[h > 0])
+            h_all.append(count_side(height, h[h > 0]))
+        w, h = np.concatenate(w_all), np.concatenate(h_all)
+        keep = np.minimum(w, h) >= min(min_side, width, height)
+        if around is not None:
+            keep &= (around.w // 2 < w) & (w < 2 * around.w)
+            keep &= (around.h // 2 < h) & (h < 2 * around.h)
+        w, h = w[keep], h[keep]
+        tiles = (-(-width // w)) * (-(-height // h))
+        order = np.lexsort((-w, -w * h, tiles))
+        w, h = w[order], h[order]
+        # The order is total, so a shape listed twice is listed in a row.
+        new = np.r_[True, (w[1:] != w[:-1]) | (h[1:] != h[:-1])]
+        return w[new], h[new]
 
-    @staticmethod
-    def _best_traversal(view: SubgraphView, raster: Choice) -> Choice:
-        """The cheapest traversal for a costed raster choice.
 
-        On a single row or column of tiles every order is the same
-        sequence, and where no load depends on the neighbouring tile no
-        order can change the cost: then raster stands.
-        """
-        grain = raster.grain
-        nw, nh = raster.cost.tiles
-        if nw == 1 or nh == 1 or not traversal_matters(view, grain):
-            return raster
-        best = raster
-        for name in TRAVERSALS[1:]:
-            cost = view_cost(view, grain, name)
-            if cost.latency < best.latency:
-                best = Choice(grain, name, cost)
-        return best
+def _best_traversal(search: _Search, raster: Choice) -> Choice:
+    """The cheapest traversal for a costed raster choice.
+
+    On a single row or column of tiles every order is the same
+    sequence, and where no load depends on the neighbouring tile no
+    order can change the cost: then raster stands.
+    """
+    grain = raster.grain
+    nw, nh = raster.cost.tiles
+    if nw == 1 or nh == 1 or not traversal_matters(search.view, grain):
+        return raster
+    best = raster
+    for name in TRAVERSALS[1:]:
+        cost = search.cost(grain, name)
+        if cost.latency < best.latency:
+            best = Choice(grain, name, cost)
+    return best
 
 
 def _rank(view: SubgraphView, choice: Choice) -> tuple[float, int]:
@@ -529,8 +656,10 @@ def _traffic_terms(view: SubgraphView, single: bool) -> tuple[Terms, int]:
     return terms, len(view.evicted) * area
 
 
-def _traffic_floor(terms: tuple[Terms, int], nw: int, nh: int) -> int:
-    """A lower bound on the elements a subgraph moves on an nw x nh grid.
+def _traffic_floor(
+    terms: tuple[Terms, int], nw: np.ndarray, nh: np.ndarray
+) -> np.ndarray:
+    """A lower bound on the elements a subgraph moves on each nw x nh grid.
 
     Every cell's latency is at least its transfer time, so this over the
     bandwidth bounds the latency from below. Per tensor, only its
@@ -540,6 +669,7 @@ def _traffic_floor(terms: tuple[Terms, int], nw: int, nh: int) -> int:
     Pointwise operands and outputs move their area once.
     """
     uses, stores = terms
-    return stores + sum(
-        min(c + a * nw + b * nh for c, a, b in tensor) for tensor in uses
-    )
+    total = np.full(nw.shape, stores, dtype=nw.dtype)
+    for tensor in uses:
+        total += np.min([c + a * nw + b * nh for c, a, b in tensor], axis=0)
+    return total

@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import weakref
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 
@@ -112,8 +113,7 @@ def polish(
     instant) the remaining steps keep their granularity.
     """
     out = []
-    # Repeated layers polish alike: one decision per distinct step.
-    memo: dict[object, tuple[Grain, str]] = {}
+    memo = _decisions(coarse, fine, deadline)
     befores = retained_in(s.retain for s in steps)
     for s, carried in zip(steps, befores):
         before, retain = frozenset(carried), frozenset(s.retain)
@@ -130,6 +130,36 @@ def polish(
         grain, traversal = memo[key]
         out.append(Step(s.ops, grain, traversal, s.retain))
     return out
+
+
+#: Per problem and optimizer settings, :func:`polish`'s decision for each
+#: distinct step, kept while the problem lives (see :func:`_decisions`).
+_DECISIONS: weakref.WeakKeyDictionary[
+    Problem, dict[object, dict[object, tuple[Grain, str]]]
+] = weakref.WeakKeyDictionary()
+
+
+def _decisions(
+    coarse: GranularityOptimizer,
+    fine: GranularityOptimizer,
+    deadline: float | None,
+) -> dict[object, tuple[Grain, str]]:
+    """Where :func:`polish` keeps its decision per distinct step (repeated
+    layers polish alike).
+
+    Without a deadline, and off a deterministic clock, a decision is a
+    function of the problem, the step and the optimizers' settings, so
+    every polish of the problem shares them: the list scheduler polishes
+    the one-op-per-subgraph schedule first, and the baseline it is
+    compared with (a benchmark row, a gap report) is that same schedule.
+    Else what a polish finds depends on the time, and on a deterministic
+    clock each decision must be paid for in counted work: then the
+    decisions are this call's alone.
+    """
+    if deadline is not None or clock.current().deterministic:
+        return {}
+    known = _DECISIONS.setdefault(coarse.problem, {})
+    return known.setdefault((coarse.settings, fine.settings), {})
 
 
 def _polished(

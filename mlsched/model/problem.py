@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from functools import cached_property
 from typing import Literal
 
@@ -209,6 +210,11 @@ class Problem(BaseModel):
     def num_ops(self) -> int:
         """Number of ops."""
         return len(self.op_types)
+
+    def scope(self, ops: Iterable[int] | None = None) -> frozenset[int]:
+        """``ops`` as a set, or every op when None: what a model or a
+        search over part of the graph covers."""
+        return frozenset(range(self.num_ops) if ops is None else ops)
 
     @property
     def num_tensors(self) -> int:

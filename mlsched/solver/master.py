@@ -23,18 +23,8 @@ from mlsched.solver.variables import make_selection
 
 
 class OrderFreeModel(MasterBase):
-    """Coverage, retention pairing and objective, ordered afterwards.
-
-    Parameters
-    ----------
-    problem
-        The problem.
-    columns
-        Candidate subgraphs; together they must cover every op of
-        ``ops``, and hold no other op.
-    ops
-        The ops to cover (default: all).
-    """
+    """Coverage, retention pairing and objective, ordered afterwards
+    (the parameters are :class:`MasterBase`'s)."""
 
     def __init__(
         self,

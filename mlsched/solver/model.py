@@ -58,7 +58,7 @@ class MasterBase:
     ) -> None:
         self.problem = problem
         self.columns = list(columns)
-        self.ops = frozenset(range(problem.num_ops) if ops is None else ops)
+        self.ops = problem.scope(ops)
         self.model = cp_model.CpModel()
         self.scale = scale_for(self.columns)
         self._index = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from mlsched.heuristics import DependencyAnalyzer
 from mlsched.model import Problem
@@ -46,10 +47,11 @@ class _Chains:
     index: dict[int, int]
 
 
+@dataclass(frozen=True, eq=False)
 class Orderer:
     """Orders selections of a fixed column set.
 
-    Parameters
+    Attributes
     ----------
     problem
         The problem.
@@ -60,18 +62,17 @@ class Orderer:
         other ops are outside the selection and ignored.
     """
 
-    def __init__(
-        self,
-        problem: Problem,
-        columns: Sequence[Column],
-        ops: Iterable[int] | None = None,
-    ) -> None:
-        self.problem = problem
-        self.columns = list(columns)
-        inside = frozenset(range(problem.num_ops) if ops is None else ops)
-        self.edges = [
+    problem: Problem
+    columns: Sequence[Column]
+    ops: Iterable[int] | None = None
+
+    @cached_property
+    def edges(self) -> list[tuple[int, int]]:
+        """The data edges ``(producer, consumer)`` between covered ops."""
+        inside = self.problem.scope(self.ops)
+        return [
             (o, c)
-            for o, c, _ in DependencyAnalyzer(problem).edges()
+            for o, c, _ in DependencyAnalyzer(self.problem).edges()
             if o in inside and c in inside
         ]
 

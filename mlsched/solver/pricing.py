@@ -130,7 +130,7 @@ def solve_relaxation(
     Relaxation or None
         None when GLOP finds no optimum.
     """
-    cover_ops = sorted(range(problem.num_ops) if ops is None else ops)
+    cover_ops = sorted(problem.scope(ops))
     lp = pywraplp.Solver.CreateSolver("GLOP")
     # Coverage already bounds every column by 1; an explicit upper bound
     # would take a dual of its own and hide it from the row prices.

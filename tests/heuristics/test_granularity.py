@@ -11,6 +11,7 @@ import math
 import random
 from typing import Any
 
+import numpy as np
 import pytest
 from generators import random_problem
 
@@ -543,7 +544,11 @@ def test_non_power_width_with_column_order_wins(
         for order in TRAVERSALS
     )
     assert powers > 20660.4 + 1.0
-    monkeypatch.setattr(granularity.WorkingSetPlane, "largest", lambda *_: 0)
+    monkeypatch.setattr(
+        granularity.WorkingSetPlane,
+        "largest",
+        lambda self, axis, other, *_: np.zeros_like(other),
+    )
     missed = GranularityOptimizer(problem, "strict").best([0])
     assert missed is not None
     assert missed.latency > 20660.4 + 1.0

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from generators import random_infeasible_problem, random_problem
-from solved import listed
+from solved import listed, random_instance, random_listed
 
 from mlsched import Problem, evaluate, load_problem
 from mlsched.heuristics import (
@@ -188,11 +188,9 @@ def test_random_problem_property(seed: int, rules: str) -> None:
     and never worse than the naive schedule. The generator guarantees a
     valid schedule exists (every op alone fits).
     """
-    raw = random_problem(random.Random(seed))
-    # One Problem for both solves: they share its lower bound.
-    problem = load_problem(raw)
-    heuristic = solve(problem, method="heuristic", rules=rules)
-    naive = solve(problem, method="naive", rules=rules)
+    raw, problem = random_instance(seed)
+    heuristic = random_listed(seed, "heuristic", rules)
+    naive = random_listed(seed, "naive", rules)
     context = f"seed {seed}: {_dump(raw)}"
     try:
         latency = check_result(problem, heuristic, rules)

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 from exhaustive import optimum, tiny_problem
-from generators import random_problem
+from solved import random_instance, random_listed
 
-from mlsched import Problem, evaluate, load_problem, solve
+from mlsched import Problem, evaluate, load_problem
 from mlsched.model import terms, traffic
 from mlsched.model.bounds import lower_bound
 
@@ -65,6 +65,12 @@ def tiny_fixture() -> list[tuple[Problem, str, float]]:
     return tiny_cases(range(30))
 
 
+#: The tests that read ``tiny`` run in one pytest-xdist worker, which
+#: searches the optima once.
+shares_tiny = pytest.mark.xdist_group("tiny_optima")
+
+
+@shares_tiny
 def test_bound_is_below_the_exact_optimum_of_tiny_problems(
     tiny: list[tuple[Problem, str, float]],
 ) -> None:
@@ -92,8 +98,8 @@ def test_bound_is_below_the_list_schedule_of_random_problems(
     """Tests that the list schedule of 40 random problems (3-14 ops,
     tight to generous capacities) is never below the bound."""
     for seed in range(40):
-        p = load_problem(random_problem(random.Random(seed)))
-        result = solve(p, rules=rules, method="heuristic")
+        _, p = random_instance(seed)
+        result = random_listed(seed, "heuristic", rules)
         assert result.lower_bound == lower_bound(p, rules)
         assert result.lower_bound <= result.objective * SLACK, seed
 
@@ -134,6 +140,7 @@ def corpus_schedules(
     ]
 
 
+@shares_tiny
 def test_an_unsound_term_is_caught(
     tiny: list[tuple[Problem, str, float]],
     corpus: tuple[dict[str, Any], ...],

@@ -9,6 +9,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import NamedTuple
 
+import pytest
 from generators import random_problem
 from ortools.sat.python import cp_model
 
@@ -40,16 +41,30 @@ def heuristic_columns(
     problem: Problem, rules: str, refined: bool = False
 ) -> tuple[list[Step], list[Column]]:
     """The heuristic's steps and every column, as ``solve_cpsat`` builds
-    them without time limits (``refined``: after the fine-grain pass)."""
-    optimizer = GranularityOptimizer(problem, rules)
-    steps = ListScheduler(problem, rules, optimizer).schedule()
-    generator = ColumnGenerator(problem, optimizer)
-    regions = generator.regions([s.ops for s in steps])
-    columns = generator.columns(regions, schedule_columns(problem, steps))
+    them without time limits (``refined``: after the fine-grain pass).
+
+    Without time limits both are functions of the problem and the
+    profile: each is built once per session (the lists are the caller's
+    own copies)."""
+    steps, columns = _heuristic_columns(problem, rules, refined)
+    return list(steps), list(columns)
+
+
+@cache
+def _heuristic_columns(
+    problem: Problem, rules: str, refined: bool
+) -> tuple[tuple[Step, ...], tuple[Column, ...]]:
+    """:func:`heuristic_columns`, once per problem, profile and pass."""
     if refined:
+        steps, columns = _heuristic_columns(problem, rules, False)
         fine = GranularityOptimizer(problem, rules, fine=True)
-        columns = refine(columns, fine)
-    return steps, columns
+        return steps, tuple(refine(list(columns), fine))
+    optimizer = GranularityOptimizer(problem, rules)
+    listed = ListScheduler(problem, rules, optimizer).schedule()
+    generator = ColumnGenerator(problem, optimizer)
+    regions = generator.regions([s.ops for s in listed])
+    built = generator.columns(regions, schedule_columns(problem, listed))
+    return tuple(listed), tuple(built)
 
 
 def exact_latency(
@@ -124,6 +139,11 @@ class Enumerated(NamedTuple):
     #: Column indices in run order -> the evaluator's total latency, for
     #: each sequence of :func:`schedules` that ``evaluate`` accepts.
     valid: Mapping[tuple[int, ...], float]
+
+
+#: The tests that call :func:`enumerated` run in one pytest-xdist worker,
+#: which enumerates each problem's schedules once.
+shares_enumerated = pytest.mark.xdist_group("enumerated_schedules")
 
 
 @cache

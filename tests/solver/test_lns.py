@@ -172,6 +172,7 @@ def test_rotation_moves_past_retention_chains() -> None:
         assert b.stop > a.stop or a.stop == len(steps)
 
 
+@pytest.mark.timed
 def test_window_search_deeper_level_is_valid() -> None:
     """Tests that a window searched at a deeper level (wider enumeration
     and LP pricing) returns nothing or a valid, cheaper whole schedule."""
@@ -193,6 +194,7 @@ def test_window_search_deeper_level_is_valid() -> None:
         assert out.objective < begin.objective
 
 
+@pytest.mark.timed
 def test_deterministic_solve_keeps_the_wall_clock_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

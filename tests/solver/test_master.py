@@ -17,6 +17,7 @@ from solver_setup import (
     TINY,
     enumerated,
     exact_latency,
+    shares_enumerated,
     slack,
     solver_with,
 )
@@ -131,6 +132,7 @@ def test_retention_chain_runs_as_a_block() -> None:
     assert ev.valid, ev.message
 
 
+@shares_enumerated
 @pytest.mark.parametrize("rules", RULES)
 @pytest.mark.parametrize(
     "problem", [p for _, p in TINY], ids=[n for n, _ in TINY]

@@ -29,6 +29,7 @@ from solver_setup import (
     enumerated,
     exact_latency,
     heuristic_columns,
+    shares_enumerated,
     slack,
     solver_with,
 )
@@ -146,6 +147,7 @@ class _Collector(cp_model.CpSolverSolutionCallback):
         self.found.add(tuple(chosen))
 
 
+@shares_enumerated
 @pytest.mark.parametrize("rules", RULES)
 @pytest.mark.parametrize(
     "problem", [p for _, p in TINY], ids=[n for n, _ in TINY]

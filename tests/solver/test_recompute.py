@@ -90,6 +90,7 @@ def test_recomputation_keeps_an_optimum(rules: str) -> None:
     assert again is None
 
 
+@pytest.mark.timed
 @pytest.mark.parametrize("rules", RULES)
 def test_solver_recomputes(rules: str) -> None:
     """Tests that the CP-SAT solve, whose columns cover each op once,

@@ -145,6 +145,7 @@ def test_never_worse_than_warm_start(name: str, rules: str) -> None:
         assert result.column_bound <= latency
 
 
+@pytest.mark.timed
 @pytest.mark.parametrize(
     ("name", "rules"),
     [
@@ -181,6 +182,7 @@ def test_deterministic(name: str, rules: str) -> None:
     assert first.source == second.source
 
 
+@pytest.mark.timed
 @pytest.mark.parametrize(
     ("name", "time_limit"),
     [
@@ -292,6 +294,7 @@ def test_unknown_sat_parameter() -> None:
         solve("example5", method="cpsat", time_limit=2, num_wrokers=1)
 
 
+@pytest.mark.timed
 def test_sat_parameters_are_applied(capfd: pytest.CaptureFixture[str]) -> None:
     """Tests that extra CP-SAT parameters reach the solver: CP-SAT's
     search log appears when asked for by parameter name, and not
