@@ -14,7 +14,12 @@ from mlsched.heuristics import (
     Infeasible,
     naive_schedule,
 )
-from mlsched.heuristics.start import first_solution, improving, list_start
+from mlsched.heuristics.start import (
+    bound_reserve,
+    first_solution,
+    improving,
+    list_start,
+)
 from mlsched.model import (
     InputError,
     Problem,
@@ -24,7 +29,7 @@ from mlsched.model import (
     load_problem,
     load_solution,
 )
-from mlsched.model.bounds import lower_bound
+from mlsched.model.bounds import lower_bound, lower_bound_by
 from mlsched.model.io import Source
 from mlsched.model.result import Result, SolveStatus
 from mlsched.model.schedule import to_solution
@@ -256,7 +261,11 @@ def _keep_better(
         source="initial",
         message=f"the initial schedule beats the {result.method} schedule",
     )
-    return better.with_lower_bound(lower_bound(p, result.rules))
+    return better.with_lower_bound(
+        lower_bound(p, result.rules)
+        if result.lower_bound is None
+        else result.lower_bound
+    )
 
 
 def _solve_list(
@@ -276,12 +285,23 @@ def _solve_list(
             fine = GranularityOptimizer(p, rules, fine=True)
             steps = naive_schedule(p, optimizer, fine, deadline)
             solution = to_solution(p, steps)
-            floor = lower_bound(p, rules)
+            bound = lower_bound_by(p, rules, deadline)
             objective = exact_objective(p, solution, rules)
         else:
-            begin = list_start(p, rules, deadline, optimizer, on_improvement)
+            schedule_by = None
+            if deadline is not None:
+                reserve = bound_reserve(p.num_ops, deadline - start)
+                schedule_by = deadline - reserve
+            begin = list_start(
+                p,
+                rules,
+                schedule_by,
+                optimizer,
+                on_improvement,
+                bound_stop=deadline,
+            )
             solution, objective = begin.solution, begin.objective
-            floor = begin.lower_bound
+            bound = begin.bound
     except Infeasible as exc:
         return Result.infeasible(
             method, rules, time.perf_counter() - start, str(exc)
@@ -297,4 +317,5 @@ def _solve_list(
         runtime=time.perf_counter() - start,
         source=method,
         heuristic_objective=objective if method == "heuristic" else None,
-    ).with_lower_bound(floor)
+        message=bound.note,
+    ).with_lower_bound(bound.value)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import weakref
+from typing import NamedTuple
 
 from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
 from mlsched.model.problem import Problem
-from mlsched.model.traffic import traffic_bound
+from mlsched.model.traffic import OutOfTime, traffic_bound
 from mlsched.model.types import Rules
+
+logger = logging.getLogger(__name__)
 
 
 def native_tiles(problem: Problem, t: int) -> int:
@@ -72,12 +76,51 @@ def lower_bound(problem: Problem, rules: Rules = "strict") -> float:
     float
         The bound; a schedule that reaches it is optimal.
     """
+    return lower_bound_by(problem, rules, None).value
+
+
+class ProvenBound(NamedTuple):
+    """A lower bound proven over all valid schedules, and which one."""
+
+    value: float
+    #: False where the traffic bound ran out of time: ``value`` is then
+    #: :func:`compute_bound` only (still proven, often far weaker).
+    traffic: bool
+
+    @property
+    def note(self) -> str:
+        """What a result should add about this bound: empty unless the
+        traffic bound ran out of time."""
+        if self.traffic:
+            return ""
+        return (
+            "the traffic-aware bound did not finish within the time "
+            "limit: the proven lower bound counts compute only"
+        )
+
+
+def lower_bound_by(
+    problem: Problem, rules: Rules, stop: float | None
+) -> ProvenBound:
+    """:func:`lower_bound`, or the compute bound alone if the traffic
+    bound is not done by ``stop`` (a ``time.perf_counter()`` instant;
+    None: no stop). Only complete bounds are kept for later calls."""
     known = _BOUNDS.setdefault(problem, {})
     if rules not in known:
-        known[rules] = max(
-            compute_bound(problem, rules), traffic_bound(problem, rules)
-        )
-    return known[rules]
+        floor = compute_bound(problem, rules)
+        try:
+            floor = max(floor, traffic_bound(problem, rules, stop))
+        except OutOfTime:
+            logger.info("the traffic bound ran out of time")
+            return ProvenBound(floor, traffic=False)
+        known[rules] = floor
+    return ProvenBound(known[rules], traffic=True)
+
+
+def known_lower_bound(problem: Problem, rules: Rules) -> float | None:
+    """The complete :func:`lower_bound` if it has been computed (in any
+    thread), else None: never computes it (it can take seconds)."""
+    return _BOUNDS.get(problem, {}).get(rules)
 
 
 #: Each problem's bound per profile, kept while the problem lives: a

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -333,9 +334,12 @@ class _Cells:
 class TrafficBound:
     """The traffic-aware lower bound of one problem and rule profile."""
 
-    def __init__(self, problem: Problem, rules: Rules) -> None:
+    def __init__(
+        self, problem: Problem, rules: Rules, stop: float | None = None
+    ) -> None:
         self.p = problem
         self.rules = rules
+        self.stop = stop
         self._grids: dict[Shape, _Grid] = {}
         self._terms_cache: dict[
             Terms, tuple[np.ndarray, np.ndarray | None]
@@ -865,6 +869,7 @@ class TrafficBound:
         # what they all impose, so that an op has few labels.
         asked = self._asked
         for c in reversed(p.topological_order):
+            self._check_time()
             mine = [(g, m, up) for (g, m, _), up in asked.get(c, {}).items()]
             for lab in [None, *mine]:
                 for x in self.options(c, lab):
@@ -880,6 +885,7 @@ class TrafficBound:
                         )
         total = np.zeros(len(PROFILES))
         for o in p.topological_order:
+            self._check_time()
             for (grid, many, _), up in asked.get(o, {}).items():
                 self.best(o, (grid, many, up))
             value = self.best(o, None)
@@ -892,6 +898,10 @@ class TrafficBound:
         # Rounded down a little, so that float rounding never lifts it
         # above a schedule that meets it.
         return best * (1 - 1e-12) if math.isfinite(best) else 0.0
+
+    def _check_time(self) -> None:
+        if self.stop is not None and time.perf_counter() >= self.stop:
+            raise OutOfTime("the traffic bound passed its stop")
 
     def _last_subgraph_saving(self) -> float:
         """Contest: transfer time the last subgraph saves by keeping big
@@ -909,6 +919,18 @@ class TrafficBound:
         return most / p.slow_memory_bandwidth
 
 
-def traffic_bound(problem: Problem, rules: Rules = "strict") -> float:
-    """The traffic-aware lower bound (see :class:`TrafficBound`)."""
-    return TrafficBound(problem, rules).value()
+class OutOfTime(Exception):
+    """The traffic bound's stop passed before it was done."""
+
+
+def traffic_bound(
+    problem: Problem, rules: Rules = "strict", stop: float | None = None
+) -> float:
+    """The traffic-aware lower bound (see :class:`TrafficBound`).
+
+    Raises
+    ------
+    OutOfTime
+        If ``stop`` (a ``time.perf_counter()`` instant) passes first.
+    """
+    return TrafficBound(problem, rules, stop).value()

@@ -24,7 +24,12 @@ from typing import Any
 
 from mlsched import clock
 from mlsched.heuristics import GranularityOptimizer, Infeasible
-from mlsched.heuristics.start import Start, improving, list_start
+from mlsched.heuristics.start import (
+    Start,
+    bound_reserve,
+    improving,
+    list_start,
+)
 from mlsched.model import Problem, Solution, evaluate
 from mlsched.model.bounds import meets
 from mlsched.model.result import Result, SolveStatus
@@ -54,11 +59,6 @@ logger = logging.getLogger(__name__)
 # Seconds kept back from the budget for decoding, evaluating and writing
 # the final schedule and for leaving the process.
 FINISH_MARGIN = 0.25
-# The proven lower bound after the list scheduler reads no clock: its
-# time is kept back from the scheduler's deadline, per op (3 s on a
-# 1,000-op graph under load on 2 cores), at most this share of the limit.
-BOUND_SECONDS_PER_OP = 3e-3
-BOUND_SHARE = 0.6
 # Shares of the remaining budget for enumerating columns, then for
 # refining their granularities.
 ENUMERATION_SHARE = 0.3
@@ -161,13 +161,6 @@ def solve_cpsat(
     return result
 
 
-def bound_reserve(num_ops: int, time_limit: float) -> float:
-    """Seconds the list scheduler leaves for the proven lower bound,
-    which reads no clock: :data:`BOUND_SECONDS_PER_OP` per op, at most
-    :data:`BOUND_SHARE` of the time limit."""
-    return min(BOUND_SECONDS_PER_OP * num_ops, BOUND_SHARE * time_limit)
-
-
 def _start(
     driver: _Driver, virtual: clock.VirtualClock | None, time_limit: float
 ) -> Start:
@@ -182,6 +175,7 @@ def _start(
             driver.rules,
             driver.deadline - reserve,
             on_schedule=driver.on_improvement,
+            bound_stop=driver.deadline,
         )
     finally:
         if virtual is not None:
@@ -536,5 +530,10 @@ class _Driver:
             column_bound=bound,
             source=self.best.source,
             heuristic_objective=self.begin.objective,
-            message=message,
+            message=_noted(message, self.begin.bound.note),
         ).with_lower_bound(self.begin.lower_bound)
+
+
+def _noted(message: str, note: str) -> str:
+    """``message`` with ``note`` (if any) in parentheses."""
+    return f"{message} ({note})" if note else message

@@ -18,7 +18,6 @@ from mlsched.model.schedule import Step, to_solution
 from mlsched.solver.driver import (
     _Driver,
     _Incumbent,
-    bound_reserve,
     solve_cpsat,
 )
 from mlsched.solver.lns import (
@@ -210,15 +209,6 @@ def test_deterministic_solve_keeps_the_wall_clock_limit(
     assert "may not be reproducible" in result.message  # the hard stop
     assert result.solution is not None
     assert evaluate(problem, result.solution, "strict").valid
-
-
-def test_bound_reserve_per_op_and_capped() -> None:
-    """Tests that the list scheduler leaves the lower bound 3 ms per op,
-    at most 60% of the limit: 3 s for 1,000 ops at 120 s, 1.2 s of a
-    2 s limit, 0.015 s for 5 ops."""
-    assert bound_reserve(1000, 120.0) == pytest.approx(3.0)
-    assert bound_reserve(1000, 2.0) == pytest.approx(1.2)
-    assert bound_reserve(5, 2.0) == pytest.approx(0.015)
 
 
 def test_solve_notes_when_every_op_was_in_a_window() -> None:

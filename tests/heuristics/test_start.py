@@ -1,0 +1,44 @@
+"""The list-scheduler start: its deadline reserve and its bound."""
+
+from __future__ import annotations
+
+import time
+import weakref
+
+import pytest
+
+from mlsched import load_problem
+from mlsched.heuristics.start import bound_reserve, list_start
+from mlsched.model import bounds
+from mlsched.model.bounds import compute_bound, lower_bound
+
+
+@pytest.fixture
+def no_kept_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No bound kept from other tests (the cache is keyed by value)."""
+    monkeypatch.setattr(bounds, "_BOUNDS", weakref.WeakKeyDictionary())
+
+
+def test_bound_reserve_per_op_and_capped() -> None:
+    """Tests that the list scheduler leaves the lower bound 4 ms per op,
+    at most 60% of the limit: 4 s for 1,000 ops at 120 s, 1.2 s of a
+    2 s limit, 0.02 s for 5 ops."""
+    assert bound_reserve(1000, 120.0) == pytest.approx(4.0)
+    assert bound_reserve(1000, 2.0) == pytest.approx(1.2)
+    assert bound_reserve(5, 2.0) == pytest.approx(0.02)
+
+
+@pytest.mark.usefixtures("no_kept_bounds")
+def test_a_start_past_its_bound_stop_keeps_the_compute_bound() -> None:
+    """Tests that a start whose bound stop has passed carries the compute
+    bound (benchmark 5, strict: 160,000, below the traffic bound of
+    503,385) and a note that says the traffic bound did not finish;
+    with no stop it carries the full bound and no note."""
+    p = load_problem("mlsys-2026-5")
+    cut = list_start(p, "strict", bound_stop=time.perf_counter())
+    assert cut.lower_bound == compute_bound(p, "strict") == 160_000.0
+    assert "counts compute only" in cut.bound.note
+    full = list_start(p, "strict")
+    assert full.lower_bound == lower_bound(p, "strict") > 500_000
+    assert full.bound.note == ""
+    assert full.objective == cut.objective
