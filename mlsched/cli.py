@@ -119,7 +119,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK if ev.valid else EXIT_INVALID
 
 
-class _Incumbent:
+class _AnytimeWriter:
     """The best schedule so far, written atomically as it improves."""
 
     def __init__(
@@ -200,7 +200,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     problem = load_problem(args.problem)
     initial = None if args.initial is None else load_solution(args.initial)
-    incumbent = _Incumbent(
+    incumbent = _AnytimeWriter(
         args.output,
         args.quiet,
         functools.partial(known_lower_bound, problem, args.rules),
@@ -261,7 +261,7 @@ def _check_output(output: str | None) -> None:
 def _wait(
     worker: threading.Thread,
     stopped: list[int],
-    incumbent: _Incumbent,
+    incumbent: _AnytimeWriter,
     hard_stop: float | None,
 ) -> str | None:
     """Wait for the solve; why to leave early (a signal, the time limit),
@@ -288,7 +288,7 @@ def _wait(
     return None
 
 
-def _leave(incumbent: _Incumbent, reason: str) -> NoReturn:
+def _leave(incumbent: _AnytimeWriter, reason: str) -> NoReturn:
     """Exit at once, mid-search, with the best schedule so far."""
     # Every improvement is already on disk; a partial write cannot
     # happen (temporary file + rename).
@@ -308,7 +308,7 @@ def _leave(incumbent: _Incumbent, reason: str) -> NoReturn:
 
 
 def _finish(
-    args: argparse.Namespace, incumbent: _Incumbent, result: Result
+    args: argparse.Namespace, incumbent: _AnytimeWriter, result: Result
 ) -> int:
     """Write and report the final result of a solve that finished."""
     if result.solution is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,14 +30,11 @@ from mlsched.model import (
 )
 from mlsched.model.bounds import lower_bound, lower_bound_by
 from mlsched.model.io import Source
-from mlsched.model.result import Result, SolveStatus
+from mlsched.model.result import ImprovementCallback, Result, SolveStatus
 from mlsched.model.schedule import to_solution
 from mlsched.model.types import METHODS, RULES, Method, Rules
 
 logger = logging.getLogger(__name__)
-
-#: Called with each improving solution, its latency and the best bound.
-ImprovementCallback = Callable[[Solution, float, float | None], None]
 
 
 def solve(

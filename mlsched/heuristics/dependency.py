@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable
 from functools import cached_property
-from typing import Protocol
 
 from mlsched.model import Problem
 from mlsched.model.bounds import native_tiles
@@ -188,26 +187,3 @@ class DependencyAnalyzer:
             and not any(c in ops for c in readers)
             and p.sizes[t] < p.fast_memory_capacity
         )
-
-    def fusable_edges(
-        self, optimizer: GranularityOptimizerLike
-    ) -> list[tuple[int, int, int]]:
-        """Edges whose two ops form a valid subgraph at some granularity.
-
-        Checks the local rules (fusion rules and output shapes, SPEC §4
-        items 7-9 and the strict checks); the tensor on the edge becomes
-        ephemeral.
-        """
-        return [
-            (o, c, t)
-            for o, c, t in self.edges()
-            if optimizer.best(self.in_order((o, c))) is not None
-        ]
-
-
-class GranularityOptimizerLike(Protocol):
-    """Anything that finds the best granularity for a group of ops."""
-
-    def best(self, ops: Sequence[int]) -> object | None:
-        """The best granularity choice for ``ops``, or None if none fits."""
-        ...

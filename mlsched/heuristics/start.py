@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlsched.heuristics.granularity import GranularityOptimizer
 from mlsched.heuristics.scheduler import ListScheduler, naive_schedule
 from mlsched.model import Problem, Solution, exact_objective
 from mlsched.model.bounds import ProvenBound, lower_bound_by
+from mlsched.model.result import ImprovementCallback
 from mlsched.model.schedule import Step, to_solution
 from mlsched.model.types import Rules
 
@@ -46,9 +46,6 @@ class Start:
         return self.bound.value
 
 
-#: Called with a solution, its latency and the best bound (or None).
-Report = Callable[[Solution, float, "float | None"], None]
-
 #: Seconds per op kept back from a list-scheduler deadline for costing
 #: the schedule exactly (the evaluator).
 FINISH_PER_OP = 2.5e-4
@@ -73,7 +70,7 @@ def list_start(
     rules: Rules,
     deadline: float | None = None,
     optimizer: GranularityOptimizer | None = None,
-    on_schedule: Callable[[Solution, float, float | None], None] | None = None,
+    on_schedule: ImprovementCallback | None = None,
     bound_stop: float | None = None,
 ) -> Start:
     """Run the list scheduler and cost its schedule exactly.
@@ -142,7 +139,9 @@ def first_solution(
     return solution, math.fsum(solution.subgraph_latencies)
 
 
-def improving(callback: Report, best: float = math.inf) -> Report:
+def improving(
+    callback: ImprovementCallback, best: float = math.inf
+) -> ImprovementCallback:
     """``callback``, called only for solutions strictly better than
     ``best`` and than every one passed before (thread-safe: CP-SAT
     reports from its own threads), so a stage that finds nothing better

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
@@ -10,6 +11,10 @@ from typing import Any
 from mlsched.model.bounds import meets, relative_gap
 from mlsched.model.solution import Solution
 from mlsched.model.types import Method, Rules
+
+#: Called with each improving solution, its latency and the best bound
+#: known then (a bound over the columns, or None).
+ImprovementCallback = Callable[[Solution, float, "float | None"], None]
 
 
 class SolveStatus(str, Enum):

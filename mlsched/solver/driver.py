@@ -32,7 +32,7 @@ from mlsched.heuristics.start import (
 )
 from mlsched.model import Problem, Solution, evaluate
 from mlsched.model.bounds import meets
-from mlsched.model.result import Result, SolveStatus
+from mlsched.model.result import ImprovementCallback, Result, SolveStatus
 from mlsched.model.schedule import Step, from_solution, to_solution
 from mlsched.model.types import Rules
 from mlsched.solver.columns import (
@@ -48,7 +48,6 @@ from mlsched.solver.neighbourhood import neighbourhood
 from mlsched.solver.pricing import price_columns
 from mlsched.solver.recompute import Recomputer
 from mlsched.solver.sat import (
-    Improvement,
     ModelOutcome,
     SatSettings,
     solve_model,
@@ -116,7 +115,7 @@ def solve_cpsat(
     num_workers: int | None = None,
     seed: int = 0,
     log: bool = False,
-    on_improvement: Improvement | None = None,
+    on_improvement: ImprovementCallback | None = None,
     start: float | None = None,
     initial_solution: Solution | None = None,
     deterministic: bool = False,
@@ -192,7 +191,7 @@ class _Driver:
         start: float,
         deadline: float,
         settings: SatSettings,
-        on_improvement: Improvement | None,
+        on_improvement: ImprovementCallback | None,
     ) -> None:
         self.problem = problem
         self.rules = rules

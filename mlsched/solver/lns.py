@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from mlsched import clock
 from mlsched.heuristics import GranularityOptimizer
 from mlsched.model import Problem
-from mlsched.model.result import SolveStatus
+from mlsched.model.result import ImprovementCallback, SolveStatus
 from mlsched.model.schedule import Step
 from mlsched.model.types import Rules
 from mlsched.solver.columns import (
@@ -35,7 +35,6 @@ from mlsched.solver.columns import (
 from mlsched.solver.master import OrderFreeModel
 from mlsched.solver.pricing import price_columns
 from mlsched.solver.sat import (
-    Improvement,
     ModelOutcome,
     SatSettings,
     solve_model,
@@ -193,7 +192,7 @@ class WindowSearch:
         window: Window,
         objective: float,
         deadline: float,
-        on_improvement: Improvement | None = None,
+        on_improvement: ImprovementCallback | None = None,
         level: int = 0,
     ) -> ModelOutcome:
         """Search the window for whole schedules below ``objective``,

@@ -13,16 +13,13 @@ from ortools.sat.python import cp_model
 
 from mlsched import clock
 from mlsched.model import Solution, evaluate
-from mlsched.model.result import SolveStatus
+from mlsched.model.result import ImprovementCallback, SolveStatus
 from mlsched.model.schedule import Step, to_solution
 from mlsched.model.types import Rules
 from mlsched.solver.model import MasterBase
 from mlsched.solver.status import to_status
 
 logger = logging.getLogger(__name__)
-
-#: Called with each improving solution, its latency and the best bound.
-Improvement = Callable[[Solution, float, float | None], None]
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,7 @@ class Incumbent(cp_model.CpSolverSolutionCallback):
         cm: MasterBase,
         rules: Rules,
         objective: float,
-        on_improvement: Improvement | None,
+        on_improvement: ImprovementCallback | None,
         complete: Completion | None = None,
     ) -> None:
         super().__init__()
@@ -174,7 +171,7 @@ def solve_model(
     objective: float,
     seconds: float,
     settings: SatSettings,
-    on_improvement: Improvement | None = None,
+    on_improvement: ImprovementCallback | None = None,
     complete: Completion | None = None,
 ) -> ModelOutcome:
     """Search ``cm`` for ``seconds`` for schedules below ``objective``
