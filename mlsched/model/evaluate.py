@@ -16,7 +16,7 @@ from mlsched.model.cost import (
 )
 from mlsched.model.io import Source, load_problem, load_solution
 from mlsched.model.problem import Problem
-from mlsched.model.schedule import retained_in
+from mlsched.model.schedule import retained_in, unavailable_input
 from mlsched.model.solution import Solution
 from mlsched.model.subgraph import Grain, SubgraphView
 from mlsched.model.types import RULES, Rules, isclose
@@ -318,42 +318,11 @@ def _strict_data_flow(
             )
     missing = unavailable_input(p, view, evicted)
     if missing is not None:
-        o, t = missing
         return (
             "input_not_available",
-            f"op {o} reads tensor {t}, which is neither a graph "
-            "input nor written to slow memory before",
+            f"op {missing.op} reads tensor {missing.tensor}, which is "
+            "neither a graph input nor written to slow memory before",
         )
-    return None
-
-
-def unavailable_input(
-    p: Problem, view: SubgraphView, evicted: set[int]
-) -> tuple[int, int] | None:
-    """The first input of a subgraph that the data flow cannot supply.
-
-    Parameters
-    ----------
-    p
-        The problem.
-    view
-        The subgraph, with the tensors retained into it.
-    evicted
-        The tensors earlier subgraphs wrote to slow memory.
-
-    Returns
-    -------
-    tuple[int, int] | None
-        ``(op, tensor)`` for the first input neither produced in the
-        subgraph, retained into it, a graph input nor in ``evicted``;
-        None when every input is available.
-    """
-    for o in view.ops:
-        for t in p.inputs[o]:
-            if t in view.produced or t in view.retain_in:
-                continue
-            if t not in p.graph_inputs and t not in evicted:
-                return o, t
     return None
 
 

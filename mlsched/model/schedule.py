@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlsched.model.cost import (
     TRAVERSALS,
@@ -113,6 +114,64 @@ def retained_in(
     for retain in retains:
         yield before
         before = tuple(retain)
+
+
+class MissingInput(NamedTuple):
+    """An input the data flow cannot supply: op ``op`` of subgraph
+    ``subgraph`` reads ``tensor``, which is neither made earlier in the
+    subgraph, retained into it, a graph input nor written to slow memory
+    by an earlier subgraph."""
+
+    op: int
+    tensor: int
+    subgraph: int = 0
+
+
+def unavailable_input(
+    p: Problem, view: SubgraphView, evicted: set[int], subgraph: int = 0
+) -> MissingInput | None:
+    """The first input of a subgraph that the data flow cannot supply.
+
+    Parameters
+    ----------
+    p
+        The problem.
+    view
+        The subgraph, with the tensors retained into it.
+    evicted
+        The tensors earlier subgraphs wrote to slow memory.
+    subgraph
+        The subgraph's index, reported back.
+
+    Returns
+    -------
+    MissingInput | None
+        The first input neither produced in the subgraph, retained into
+        it, a graph input nor in ``evicted``; None when every input is
+        available.
+    """
+    for o in view.ops:
+        for t in p.inputs[o]:
+            if t in view.produced or t in view.retain_in:
+                continue
+            if t not in p.graph_inputs and t not in evicted:
+                return MissingInput(o, t, subgraph)
+    return None
+
+
+def missing_input(
+    problem: Problem, steps: Sequence[Step]
+) -> MissingInput | None:
+    """The first input of a schedule that its data flow cannot supply
+    (SPEC §4: every input is made, retained or in slow memory), or None
+    where the schedule keeps the data flow."""
+    evicted: set[int] = set()
+    for s, (view, _) in enumerate(_views(problem, steps)):
+        missing = unavailable_input(problem, view, evicted, s)
+        if missing is not None:
+            return missing
+        evicted.update(view.evicted)
+    return None
 
 
 def _views(

@@ -43,8 +43,11 @@ from mlsched.model import (
     evaluate,
     view_cost,
 )
-from mlsched.model.evaluate import unavailable_input
-from mlsched.model.schedule import Step, retained_in, to_solution
+from mlsched.model.schedule import (
+    Step,
+    missing_input,
+    to_solution,
+)
 from mlsched.model.types import Rules
 
 logger = logging.getLogger(__name__)
@@ -267,15 +270,8 @@ class Recomputer:
         return self._written[key]
 
     def _flows(self, steps: Sequence[Step]) -> bool:
-        """Whether every input of every step is made earlier in it,
-        retained into it, a graph input or written by an earlier step."""
-        evicted: set[int] = set()
-        for s, before in zip(steps, retained_in(s.retain for s in steps)):
-            view = SubgraphView(self.problem, s.ops, s.retain, before)
-            if unavailable_input(self.problem, view, evicted) is not None:
-                return False
-            evicted.update(view.evicted)
-        return True
+        """Whether ``steps`` keep the data flow."""
+        return missing_input(self.problem, steps) is None
 
     def _latencies(self, steps: Sequence[Step]) -> list[float]:
         """Every step's latency, each distinct step in its context

@@ -10,10 +10,8 @@ from generators import hand_problem
 from mlsched import clock, evaluate, generate, load_problem, solve
 from mlsched.heuristics import GranularityOptimizer
 from mlsched.heuristics.start import list_start
-from mlsched.model import Problem, SubgraphView
-from mlsched.model.evaluate import unavailable_input
 from mlsched.model.result import SolveStatus
-from mlsched.model.schedule import Step, retained_in, to_solution
+from mlsched.model.schedule import Step, missing_input, to_solution
 from mlsched.solver.recompute import Recomputer
 
 RULES = ("strict", "contest")
@@ -167,16 +165,6 @@ SKIP_START = 215_564.8
 SKIP_OPTIMUM = 194_400.0
 
 
-def assert_data_flows(problem: Problem, steps: list[Step]) -> None:
-    """Every input of every step is made earlier in it, retained into
-    it, a graph input or written by an earlier step."""
-    evicted: set[int] = set()
-    for s, before in zip(steps, retained_in(s.retain for s in steps)):
-        view = SubgraphView(problem, s.ops, s.retain, before)
-        assert unavailable_input(problem, view, evicted) is None
-        evicted.update(view.evicted)
-
-
 def test_sink_reaches_the_hand_optimum() -> None:
     """Tests that from {0, 1, 2} then {3} the pass moves op 2 beside op
     3 with a copy of op 0, at the hand-derived optimum, valid and with
@@ -194,7 +182,7 @@ def test_sink_reaches_the_hand_optimum() -> None:
     assert found is not None
     assert found.objective == pytest.approx(SKIP_OPTIMUM)
     assert [s.ops for s in found.steps] == [(0, 1), (0, 2, 3)]
-    assert_data_flows(problem, list(found.steps))
+    assert missing_input(problem, found.steps) is None
     ev = evaluate(problem, found.solution, "contest")
     assert ev.valid
     assert ev.total_latency == pytest.approx(found.objective, rel=1e-12)
@@ -240,7 +228,7 @@ def test_pass_is_lower_and_keeps_the_data_flow(
     )
     assert found is not None
     assert found.objective < min(begin.objective, below or math.inf)
-    assert_data_flows(problem, list(found.steps))
+    assert missing_input(problem, found.steps) is None
     ev = evaluate(problem, found.solution, "contest")
     assert ev.valid
     assert ev.total_latency == pytest.approx(found.objective, rel=1e-12)
