@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import weakref
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from cli_runner import run_cli, run_main
 from generators import random_infeasible_problem, random_problem
 
 from mlsched import InputError, Solution, evaluate, load_problem
+from mlsched.model import bounds
 from mlsched.model.result import SolveStatus
 from mlsched.solve import solve
 
@@ -297,3 +299,32 @@ def test_cli_unknown_problem_exits_2(tmp_path: Path) -> None:
     assert solved.stderr.startswith("mlsched: error: problem no-such")
     assert "Traceback" not in solved.stderr
     assert solved.stdout == ""
+
+
+def test_cli_progress_lines_never_compute_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests that ``mlsched solve``'s progress lines show the proven
+    lower bound only once it is known, and never compute it themselves
+    (on the solve's thread it would eat the budget: seconds on a large
+    graph).
+
+    Benchmark 5's heuristic reports the naive schedule and the list
+    schedule before its bound, so on a fresh cache neither line names
+    it, while the summary does; with the bound already known (kept for
+    an equal problem that is still alive) both lines name it.
+    """
+    monkeypatch.setattr(bounds, "_BOUNDS", weakref.WeakKeyDictionary())
+    out = str(tmp_path / "out.json")
+    args = ("solve", "mlsys-2026-5", "--method", "heuristic", "-o", out)
+    fresh = run_main(*args)
+    assert "proven lb  503,385.3" in fresh.stdout, fresh.stdout
+    alive = load_problem("mlsys-2026-5")
+    assert bounds.known_lower_bound(alive, "strict") is None
+    assert bounds.lower_bound(alive, "strict") == pytest.approx(503385.3)
+    known = run_main(*args)
+    for proc, named in ((fresh, False), (known, True)):
+        lines = proc.stderr.splitlines()
+        progress = [line for line in lines if "incumbent" in line]
+        assert len(progress) == 2, lines
+        assert all(("proven lb" in line) is named for line in progress)
