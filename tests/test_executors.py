@@ -76,6 +76,13 @@ def test_ray_missing_says_how_to_install(
     )
 
 
+#: The tests that start Ray run in one pytest-xdist worker, which starts
+#: it once. They are not ``timed``: the Ray cluster's processes and
+#: another test can share the machine, since both runs of
+#: ``test_ray_matches_local`` count their budgets on the virtual clock.
+uses_ray = pytest.mark.xdist_group("ray")
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     """A local two-CPU Ray for the module's tests."""
@@ -85,7 +92,7 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
-@pytest.mark.timed
+@uses_ray
 @pytest.mark.usefixtures("local_ray")
 def test_ray_matches_local(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -121,7 +128,7 @@ def test_ray_matches_local(
         assert (remote / f"{name}.cpsat.strict.json").is_file()
 
 
-@pytest.mark.timed
+@uses_ray
 @pytest.mark.usefixtures("local_ray")
 def test_ray_streams_in_completion_order() -> None:
     """Tests that the Ray executor yields every task once, by index.
