@@ -14,10 +14,10 @@ from mlsched.heuristics import (
     naive_schedule,
 )
 from mlsched.heuristics.start import (
-    bound_reserve,
     first_solution,
     improving,
     list_start,
+    start_deadlines,
 )
 from mlsched.model import (
     InputError,
@@ -284,17 +284,18 @@ def _solve_list(
             bound = lower_bound_by(p, rules, deadline)
             objective = exact_objective(p, solution, rules)
         else:
-            schedule_by = None
-            if deadline is not None:
-                reserve = bound_reserve(p.num_ops, deadline - start)
-                schedule_by = deadline - reserve
+            by = (
+                None
+                if deadline is None
+                else start_deadlines(p.num_ops, deadline, deadline - start)
+            )
             begin = list_start(
                 p,
                 rules,
-                schedule_by,
+                None if by is None else by.schedule,
                 optimizer,
                 on_improvement,
-                bound_stop=deadline,
+                bound_stop=None if by is None else by.bound,
             )
             solution, objective = begin.solution, begin.objective
             bound = begin.bound

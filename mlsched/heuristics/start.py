@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlsched.heuristics.granularity import GranularityOptimizer
 from mlsched.heuristics.scheduler import ListScheduler, naive_schedule
@@ -63,6 +64,25 @@ def bound_reserve(num_ops: int, time_limit: float) -> float:
     :data:`BOUND_SECONDS_PER_OP` per op, at most :data:`BOUND_SHARE` of
     the time limit."""
     return min(BOUND_SECONDS_PER_OP * num_ops, BOUND_SHARE * time_limit)
+
+
+class StartDeadlines(NamedTuple):
+    """When a list-scheduler start must be done, in two parts."""
+
+    #: The list scheduler's deadline (:func:`list_start`'s ``deadline``).
+    schedule: float
+    #: The lower bound's stop (:func:`list_start`'s ``bound_stop``).
+    bound: float
+
+
+def start_deadlines(
+    num_ops: int, deadline: float, time_limit: float
+) -> StartDeadlines:
+    """The deadlines of a start that must be done, bound included, by
+    ``deadline`` within a solve of ``time_limit`` seconds: the list
+    scheduler leaves :func:`bound_reserve` for the bound."""
+    reserve = bound_reserve(num_ops, time_limit)
+    return StartDeadlines(schedule=deadline - reserve, bound=deadline)
 
 
 def list_start(

@@ -26,9 +26,9 @@ from mlsched import clock
 from mlsched.heuristics import GranularityOptimizer, Infeasible
 from mlsched.heuristics.start import (
     Start,
-    bound_reserve,
     improving,
     list_start,
+    start_deadlines,
 )
 from mlsched.model import Problem, Solution, evaluate
 from mlsched.model.bounds import meets
@@ -165,16 +165,16 @@ def _start(
 ) -> Start:
     """The list scheduler's start, its deadline (and on a virtual clock
     its hard stop) early by the lower bound's reserve."""
-    reserve = bound_reserve(driver.problem.num_ops, time_limit)
+    by = start_deadlines(driver.problem.num_ops, driver.deadline, time_limit)
     if virtual is not None:
-        virtual.hard_stop = driver.deadline - reserve
+        virtual.hard_stop = by.schedule
     try:
         return list_start(
             driver.problem,
             driver.rules,
-            driver.deadline - reserve,
+            by.schedule,
             on_schedule=driver.on_improvement,
-            bound_stop=driver.deadline,
+            bound_stop=by.bound,
         )
     finally:
         if virtual is not None:

@@ -8,7 +8,11 @@ import weakref
 import pytest
 
 from mlsched import load_problem
-from mlsched.heuristics.start import bound_reserve, list_start
+from mlsched.heuristics.start import (
+    bound_reserve,
+    list_start,
+    start_deadlines,
+)
 from mlsched.model import bounds
 from mlsched.model.bounds import compute_bound, lower_bound
 
@@ -26,6 +30,15 @@ def test_bound_reserve_per_op_and_capped() -> None:
     assert bound_reserve(1000, 120.0) == pytest.approx(4.0)
     assert bound_reserve(1000, 2.0) == pytest.approx(1.2)
     assert bound_reserve(5, 2.0) == pytest.approx(0.02)
+
+
+def test_start_deadlines_leave_the_reserve_to_the_bound() -> None:
+    """Tests that a start due at instant 100 of a 2 s solve of 1,000
+    ops schedules until 98.8 (1.2 s, 60% of the limit, kept for the
+    bound) and stops the bound at 100."""
+    by = start_deadlines(1000, 100.0, 2.0)
+    assert by.schedule == pytest.approx(98.8)
+    assert by.bound == 100.0
 
 
 @pytest.mark.usefixtures("no_kept_bounds")
