@@ -17,6 +17,7 @@ row of a grid of such weights.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
@@ -111,6 +112,7 @@ NOTHING = Shared()
 #: A fused edge's grid, "several k-steps" and what the ops above share.
 Label = tuple[Shape, bool, Shared]
 Label2 = tuple[Shape, bool]  # a label's grid and "several k-steps"
+_Sum = np.ndarray | float  # a cost per weight row and bucket, or 0.0
 
 
 class State(Enum):
@@ -232,7 +234,7 @@ class _Option(NamedTuple):
 
     cfg: Config
     terms: Terms
-    value: np.ndarray  # per theta, the least over tile counts
+    value: np.ndarray  # per weight row, the least over tile counts
     moved: np.ndarray  # least traffic per tile-count bucket (or inf)
 
 
@@ -284,17 +286,27 @@ def _bucket(n: np.ndarray) -> np.ndarray:
 
 def _at_most_one(
     kids: list[tuple[np.ndarray, np.ndarray | None]],
-) -> np.ndarray | float:
+) -> _Sum:
     """The least sum over fused subtrees given as (cost without a
     MatMul, cost with any, or None where only the first is allowed),
     with at most one subtree holding MatMuls (inequality (18))."""
     frees = [free for free, _ in kids]
-    best: np.ndarray | float = sum(frees, 0.0)
+    best: _Sum = sum(frees, 0.0)
     for i, (_, any_) in enumerate(kids):
         if any_ is not None:
             others = sum(frees[:i] + frees[i + 1 :], 0.0)
             best = np.minimum(best, others + any_)
     return best
+
+
+def _plus(
+    costs: np.ndarray, loose: list[np.ndarray], fused: _Sum
+) -> np.ndarray:
+    """``costs`` plus each of ``loose`` and then ``fused``: always in
+    this order, so that every sum is the same float."""
+    for cost in loose:
+        costs = costs + cost
+    return costs + fused
 
 
 def _classes(counts: np.ndarray) -> np.ndarray:
@@ -344,6 +356,7 @@ class TrafficBound:
         self._terms_cache: dict[
             Terms, tuple[np.ndarray, np.ndarray | None]
         ] = {}
+        self._tables: dict[Terms, np.ndarray] = {}
         self._f: dict[tuple[int, Label | None, bool], np.ndarray] = {}
         self._costed: dict[tuple[object, ...], list[_Option]] = {}
         self._up: dict[tuple[int, int, Label, int], np.ndarray] = {}
@@ -351,7 +364,6 @@ class TrafficBound:
         self._signatures: dict[int, tuple[object, ...]] = {}
         self._asked: dict[int, dict[tuple[Shape, bool, bool], Shared]] = {}
         self._readers: dict[tuple[int, int, Label2], list[_Option]] = {}
-        self._tables: dict[Terms, np.ndarray] = {}
 
     # Static structure --------------------------------------------------
 
@@ -424,6 +436,16 @@ class TrafficBound:
                 edges.sort(key=lambda e: (not p.is_matmul[e[0]], e[0]))
                 parent[o] = edges[0]
         return parent
+
+    @cached_property
+    def slot(self) -> dict[tuple[int, int], int]:
+        """Position of each input tensor among its reader's distinct
+        inputs (as in Config.ins), by (reader, tensor)."""
+        return {
+            (o, t): i
+            for o in range(self.p.num_ops)
+            for i, t in enumerate(dict.fromkeys(self.p.inputs[o]))
+        }
 
     @cached_property
     def children(self) -> dict[int, list[tuple[int, int]]]:
@@ -535,6 +557,13 @@ class TrafficBound:
             self._terms_cache[terms] = (moved, value)
         moved, value = self._terms_cache[terms]
         return None if value is None else _Option(cfg, terms, value, moved)
+
+    def _table(self, x: _Option) -> np.ndarray:
+        """:meth:`table` of x, kept for the configurations the dynamic
+        programme weighs (not for every one :meth:`option` costs)."""
+        if x.terms not in self._tables:
+            self._tables[x.terms] = self.table(x.terms, x.moved)
+        return self._tables[x.terms]
 
     def table(self, terms: Terms, moved: np.ndarray) -> np.ndarray:
         """Weighted compute plus transfer per weight row (rows) and
@@ -657,8 +686,7 @@ class TrafficBound:
     def _below(self, o: int, src: int, t: int, x: _Option) -> Label | None:
         """The label x gives the exact edge from ``src`` (on tensor t):
         fused on x's grid if t is ephemeral there."""
-        pos = list(dict.fromkeys(self.p.inputs[o])).index(t)
-        if x.cfg.ins[pos] is not State.EPH:
+        if x.cfg.ins[self.slot[o, t]] is not State.EPH:
             return None
         return x.cfg.grid, x.cfg.many, x.terms.shared()
 
@@ -666,51 +694,86 @@ class TrafficBound:
         self, o: int, fused: Label | None, no_matmul: bool
     ) -> np.ndarray:
         found = self.options(o, fused)
+        batches = self._batches(o, found)
+        # Adding a cost rounds monotonically, so the least over options
+        # or buckets can be taken before adding the subtrees' costs
+        # that do not depend on them: the result is the same float.
         if fused is not None:
             size = len(self.grid(fused[0]).classes.counts)
             result = np.full((len(PROFILES), size), np.inf)
-            for x in found:
-                result = np.minimum(
-                    result, self._subtree(o, x, False, no_matmul)
+            for key, which in batches.items():
+                loose, kids = self._kids(o, *key, False, no_matmul)
+                table = functools.reduce(
+                    np.minimum, [self._table(found[i]) for i in which]
                 )
+                costs = _plus(table, [c[:, None] for c in loose], kids)
+                np.minimum(result, costs, out=result)
             return result
         if not found:
             return np.full(len(PROFILES), np.inf)
-        rows = np.stack([self._subtree(o, x, True).min(axis=1) for x in found])
+        rows = np.empty((len(found), len(PROFILES)))
+        for key, which in batches.items():
+            loose, kids = self._kids(o, *key, True, False)
+            if isinstance(kids, float):  # nothing per bucket to add
+                values = np.stack([found[i].value for i in which])
+                rows[which] = _plus(values, loose, kids)
+                continue
+            tables = np.stack([self._table(found[i]) for i in which])
+            costs = _plus(tables, [c[:, None] for c in loose], kids)
+            rows[which] = costs.min(axis=2)
         total = rows + self._second_reader(o, found)
         least: np.ndarray = total.min(axis=0)
         return least
 
-    def _subtree(
-        self, o: int, x: _Option, free: bool, no_matmul: bool = False
-    ) -> np.ndarray:
-        """Cost of o in x and of the best subtrees below, per weight row
-        and tile-count bucket of x's grid (fused ops share the bucket);
+    def _batches(
+        self, o: int, found: list[_Option]
+    ) -> dict[tuple[tuple[bool, ...], Label2], list[int]]:
+        """Indices into ``found`` grouped by what the subtrees below o
+        depend on (see :meth:`_kids`): which exact children's tensors o
+        reads ephemerally, its grid and k-step count."""
+        slots = [self.slot[o, t] for _, t in self.children.get(o, [])]
+        batches: dict[tuple[tuple[bool, ...], Label2], list[int]] = {}
+        for i, x in enumerate(found):
+            eph = tuple(x.cfg.ins[k] is State.EPH for k in slots)
+            key = (eph, (x.cfg.grid, x.cfg.many))
+            batches.setdefault(key, []).append(i)
+        return batches
+
+    def _kids(
+        self,
+        o: int,
+        eph: tuple[bool, ...],
+        where: Label2,
+        free: bool,
+        no_matmul: bool,
+    ) -> tuple[list[np.ndarray], _Sum]:
+        """Cost of the best subtrees below o, in an appearance of o on
+        ``where``'s grid and k-step count that reads its exact children's
+        tensors ephemerally or not as ``eph`` says: the costs of the
+        children not fused, each per weight row; and the least sum of
+        the fused ones, per weight row and bucket.
         ``free``: o's own exact edge is not fused; ``no_matmul``: no
         MatMul may sit in the fused subtrees below."""
-        if x.terms not in self._tables:
-            self._tables[x.terms] = self.table(x.terms, x.moved)
-        total = self._tables[x.terms]
+        is_matmul = self.p.is_matmul
+        loose = []
         fused: list[tuple[np.ndarray, np.ndarray | None]] = []
-        for src, t in self.children.get(o, []):
-            label = self._below(o, src, t, x)
-            if label is None:
-                total = total + self.best(src, None)[:, None]
+        for (src, _), ephemeral in zip(self.children.get(o, []), eph):
+            if not ephemeral:
+                loose.append(self.best(src, None))
                 continue
-            merged = self._asked[src][(*label[:2], free)]
-            label = (*label[:2], merged)
-            if not x.cfg.many:
+            label = (*where, self._asked[src][(*where, free)])
+            if not where[1]:
                 fused.append((self.best(src, label), None))
-            elif self.p.is_matmul[o] and self.p.is_matmul[src]:
+            elif is_matmul[o] and is_matmul[src]:
                 # o's head: a MatMul beside o only if it feeds o.
                 fused.append((self.best(src, label, no_matmul), None))
-            elif self.p.is_matmul[o] or no_matmul:
+            elif is_matmul[o] or no_matmul:
                 fused.append((self.best(src, label, True), None))
             else:
                 fused.append(
                     (self.best(src, label, True), self.best(src, label))
                 )
-        return total + _at_most_one(fused)
+        return loose, _at_most_one(fused)
 
     def _second_reader(self, o: int, found: list[_Option]) -> np.ndarray:
         """Extra cost of configurations that keep the exact edge's tensor
@@ -776,7 +839,7 @@ class TrafficBound:
         k-step count."""
         key = (c, t, where)
         if key not in self._readers:
-            pos = list(dict.fromkeys(self.p.inputs[c])).index(t)
+            pos = self.slot[c, t]
             self._readers[key] = [
                 y
                 for y in self.costed(c)
