@@ -235,7 +235,7 @@ class _Option(NamedTuple):
     cfg: Config
     terms: Terms
     value: np.ndarray  # per weight row, the least over tile counts
-    moved: np.ndarray  # least traffic per tile-count bucket (or inf)
+    table: np.ndarray  # per weight row and tile-count bucket (or inf)
 
 
 class _Grid:
@@ -354,12 +354,14 @@ class TrafficBound:
         self.stop = stop
         self._grids: dict[Shape, _Grid] = {}
         self._terms_cache: dict[
-            Terms, tuple[np.ndarray, np.ndarray | None]
+            Terms, tuple[np.ndarray, np.ndarray] | None
         ] = {}
-        self._tables: dict[Terms, np.ndarray] = {}
         self._f: dict[tuple[int, Label | None, bool], np.ndarray] = {}
         self._costed: dict[tuple[object, ...], list[_Option]] = {}
         self._up: dict[tuple[int, int, Label, int], np.ndarray] = {}
+        self._besides: dict[
+            tuple[int, int, Label], list[tuple[bool, np.ndarray]]
+        ] = {}
         self._options: dict[tuple[int, Label | None], list[_Option]] = {}
         self._signatures: dict[int, tuple[object, ...]] = {}
         self._asked: dict[int, dict[tuple[Shape, bool, bool], Shared]] = {}
@@ -551,19 +553,13 @@ class TrafficBound:
         """``cfg`` costed with ``terms``; None if no granularity fits."""
         if terms not in self._terms_cache:
             moved = self._evaluate(terms)
-            value = None
+            costs = None
             if np.isfinite(moved).any():
-                value = self.table(terms, moved).min(axis=1)
-            self._terms_cache[terms] = (moved, value)
-        moved, value = self._terms_cache[terms]
-        return None if value is None else _Option(cfg, terms, value, moved)
-
-    def _table(self, x: _Option) -> np.ndarray:
-        """:meth:`table` of x, kept for the configurations the dynamic
-        programme weighs (not for every one :meth:`option` costs)."""
-        if x.terms not in self._tables:
-            self._tables[x.terms] = self.table(x.terms, x.moved)
-        return self._tables[x.terms]
+                table = self.table(terms, moved)
+                costs = table.min(axis=1), table
+            self._terms_cache[terms] = costs
+        costs = self._terms_cache[terms]
+        return None if costs is None else _Option(cfg, terms, *costs)
 
     def table(self, terms: Terms, moved: np.ndarray) -> np.ndarray:
         """Weighted compute plus transfer per weight row (rows) and
@@ -704,7 +700,7 @@ class TrafficBound:
             for key, which in batches.items():
                 loose, kids = self._kids(o, *key, False, no_matmul)
                 table = functools.reduce(
-                    np.minimum, [self._table(found[i]) for i in which]
+                    np.minimum, [found[i].table for i in which]
                 )
                 costs = _plus(table, [c[:, None] for c in loose], kids)
                 np.minimum(result, costs, out=result)
@@ -718,7 +714,7 @@ class TrafficBound:
                 values = np.stack([found[i].value for i in which])
                 rows[which] = _plus(values, loose, kids)
                 continue
-            tables = np.stack([self._table(found[i]) for i in which])
+            tables = np.stack([found[i].table for i in which])
             costs = _plus(tables, [c[:, None] for c in loose], kids)
             rows[which] = costs.min(axis=2)
         total = rows + self._second_reader(o, found)
@@ -810,23 +806,37 @@ class TrafficBound:
         if key in self._up:
             return self._up[key]
         best = np.full(len(PROFILES), np.inf)
-        for y in self._reading(c, t, label[:2]):
-            terms = y.terms.plus(label[2])
-            option = self.option(y.cfg, terms)
-            if option is None:
-                continue
-            value = option.value
-            edge = self.parent.get(c)
-            if depth > 0 and edge is not None:
-                d, u = edge
-                out = self.p.outputs[c].index(u)
-                if self._sole(c, d, u) and y.cfg.outs[out] is State.EPH:
-                    # o's terms only: c's would make a label per
-                    # configuration of c, and dropping them is safe.
-                    value = value + self._uncharged(d, u, label, depth - 1)
+        for forces, value in self._beside(c, t, label):
+            if forces and depth > 0:
+                # o's terms only: c's would make a label per
+                # configuration of c, and dropping them is safe.
+                d, u = self.parent[c]
+                value = value + self._uncharged(d, u, label, depth - 1)
             best = np.minimum(best, value)
         self._up[key] = best
         return best
+
+    def _beside(
+        self, c: int, t: int, label: Label
+    ) -> list[tuple[bool, np.ndarray]]:
+        """The appearances of c that read t ephemerally beside the ops
+        of ``label`` (see :meth:`_uncharged`, which asks for them at
+        several depths): whether each forces one of the only reader of
+        c's exact edge's tensor, and its value per weight row."""
+        key = (c, t, label)
+        if key not in self._besides:
+            edge = self.parent.get(c)
+            out = None
+            if edge is not None and self._sole(c, *edge):
+                out = self.p.outputs[c].index(edge[1])
+            found = []
+            for y in self._reading(c, t, label[:2]):
+                option = self.option(y.cfg, y.terms.plus(label[2]))
+                if option is not None:
+                    forces = out is not None and y.cfg.outs[out] is State.EPH
+                    found.append((forces, option.value))
+            self._besides[key] = found
+        return self._besides[key]
 
     def _sole(self, o: int, c: int, t: int) -> bool:
         """Whether c is t's only reader and o c's only exact child: then
