@@ -357,14 +357,19 @@ class TrafficBound:
             Terms, tuple[np.ndarray, np.ndarray] | None
         ] = {}
         self._f: dict[tuple[int, Label | None, bool], np.ndarray] = {}
-        self._costed: dict[tuple[object, ...], list[_Option]] = {}
+        self._costed: dict[int, list[_Option]] = {}
         self._up: dict[tuple[int, int, Label, int], np.ndarray] = {}
         self._besides: dict[
-            tuple[int, int, Label], list[tuple[bool, np.ndarray]]
+            tuple[int, int, Label], list[tuple[_Option, np.ndarray]]
         ] = {}
-        self._options: dict[tuple[int, Label | None], list[_Option]] = {}
-        self._signatures: dict[int, tuple[object, ...]] = {}
+        self._options: dict[
+            tuple[int, tuple[int, str | None] | None, Label | None],
+            list[_Option],
+        ] = {}
+        self._kinds: dict[int, int] = {}
+        self._kind_of_signature: dict[tuple[object, ...], int] = {}
         self._asked: dict[int, dict[tuple[Shape, bool, bool], Shared]] = {}
+        #: Keyed by kind of op, slot of the input and (grid, k-steps).
         self._readers: dict[tuple[int, int, Label2], list[_Option]] = {}
 
     # Static structure --------------------------------------------------
@@ -448,6 +453,20 @@ class TrafficBound:
             for o in range(self.p.num_ops)
             for i, t in enumerate(dict.fromkeys(self.p.inputs[o]))
         }
+
+    @cached_property
+    def edge_end(self) -> dict[int, tuple[int, str | None]]:
+        """Per op with an exact edge, what its configurations must do to
+        keep the edge's tensor ephemeral: that output's index, and the
+        side a MatMul consumer reads a MatMul's output on (else None)."""
+        p = self.p
+        ends: dict[int, tuple[int, str | None]] = {}
+        for o, (c, t) in self.parent.items():
+            side = None
+            if p.is_matmul[o] and p.is_matmul[c]:
+                side = "lhs" if t == p.inputs[c][0] else "rhs"
+            ends[o] = p.outputs[o].index(t), side
+        return ends
 
     @cached_property
     def children(self) -> dict[int, list[tuple[int, int]]]:
@@ -658,7 +677,8 @@ class TrafficBound:
     def options(self, o: int, fused: Label | None) -> list[_Option]:
         """The configurations of o that ``fused`` allows, each costed
         with the working set and rules of the ops fused above."""
-        key = (o, fused)
+        # Ops of one kind whose exact edges leave alike have the same.
+        key = (self.kind(o), self.edge_end.get(o), fused)
         if key not in self._options:
             self._options[key] = self._allowed(o, fused)
         return self._options[key]
@@ -667,8 +687,16 @@ class TrafficBound:
         found = self.costed(o)
         if fused is None:
             return found
-        edge = self.parent.get(o)
-        found = [x for x in found if self._fits_parent(o, x.cfg, edge, fused)]
+        if o not in self.edge_end:
+            return []
+        pos, side = self.edge_end[o]
+        found = [
+            x
+            for x in found
+            if (x.cfg.grid, x.cfg.many) == fused[:2]
+            and x.cfg.outs[pos] is State.EPH
+            and side in (None, x.cfg.feed)
+        ]
         up = fused[2]
         if up == NOTHING:
             return found
@@ -806,35 +834,35 @@ class TrafficBound:
         if key in self._up:
             return self._up[key]
         best = np.full(len(PROFILES), np.inf)
-        for forces, value in self._beside(c, t, label):
-            if forces and depth > 0:
+        edge = self.parent.get(c)
+        out = -1
+        if depth > 0 and edge is not None and self._sole(c, *edge):
+            out = self.p.outputs[c].index(edge[1])
+        for y, value in self._beside(c, t, label):
+            if edge is not None and out >= 0 and y.cfg.outs[out] is State.EPH:
                 # o's terms only: c's would make a label per
                 # configuration of c, and dropping them is safe.
-                d, u = self.parent[c]
-                value = value + self._uncharged(d, u, label, depth - 1)
+                value = value + self._uncharged(*edge, label, depth - 1)
             best = np.minimum(best, value)
         self._up[key] = best
         return best
 
     def _beside(
         self, c: int, t: int, label: Label
-    ) -> list[tuple[bool, np.ndarray]]:
-        """The appearances of c that read t ephemerally beside the ops
-        of ``label`` (see :meth:`_uncharged`, which asks for them at
-        several depths): whether each forces one of the only reader of
-        c's exact edge's tensor, and its value per weight row."""
-        key = (c, t, label)
+    ) -> list[tuple[_Option, np.ndarray]]:
+        """The configurations of c that read t ephemerally on
+        ``label``'s grid and k-step count, each with its value per
+        weight row beside the ops of ``label``. Kept per kind of op
+        (and t's slot): :meth:`_uncharged` asks for the same ones at
+        several depths, and repeated layers for the same ones on other
+        ops."""
+        key = (self.kind(c), self.slot[c, t], label)
         if key not in self._besides:
-            edge = self.parent.get(c)
-            out = None
-            if edge is not None and self._sole(c, *edge):
-                out = self.p.outputs[c].index(edge[1])
             found = []
             for y in self._reading(c, t, label[:2]):
                 option = self.option(y.cfg, y.terms.plus(label[2]))
                 if option is not None:
-                    forces = out is not None and y.cfg.outs[out] is State.EPH
-                    found.append((forces, option.value))
+                    found.append((y, option.value))
             self._besides[key] = found
         return self._besides[key]
 
@@ -847,9 +875,9 @@ class TrafficBound:
     def _reading(self, c: int, t: int, where: Label2) -> list[_Option]:
         """c's configurations reading t ephemerally on that grid and
         k-step count."""
-        key = (c, t, where)
+        pos = self.slot[c, t]
+        key = (self.kind(c), pos, where)
         if key not in self._readers:
-            pos = self.slot[c, t]
             self._readers[key] = [
                 y
                 for y in self.costed(c)
@@ -861,9 +889,7 @@ class TrafficBound:
     def costed(self, o: int) -> list[_Option]:
         """Every configuration of o some granularity makes valid, with
         its cost (computed once per op)."""
-        if o not in self._signatures:
-            self._signatures[o] = self._signature(o)
-        key = self._signatures[o]
+        key = self.kind(o)
         if key not in self._costed:
             found = []
             for cfg in self.configs(o):
@@ -872,6 +898,14 @@ class TrafficBound:
                     found.append(option)
             self._costed[key] = found
         return self._costed[key]
+
+    def kind(self, o: int) -> int:
+        """A number shared by the ops of equal :meth:`_signature` (whose
+        costed configurations are equal), and by no other op."""
+        if o not in self._kinds:
+            kinds = self._kind_of_signature
+            self._kinds[o] = kinds.setdefault(self._signature(o), len(kinds))
+        return self._kinds[o]
 
     def _signature(self, o: int) -> tuple[object, ...]:
         """Everything :meth:`configs` and :meth:`cost` read about op o:
@@ -913,24 +947,6 @@ class TrafficBound:
             src = p.producer.get(u)
             flags += [src is not None and t in p.inputs[src] for t in ins]
         return tuple(flags)
-
-    def _fits_parent(
-        self,
-        o: int,
-        cfg: Config,
-        edge: tuple[int, int] | None,
-        fused: Label,
-    ) -> bool:
-        if edge is None or (cfg.grid, cfg.many) != fused[:2]:
-            return False
-        c, t = edge
-        p = self.p
-        if cfg.outs[p.outputs[o].index(t)] is not State.EPH:
-            return False
-        if p.is_matmul[o] and p.is_matmul[c]:
-            side = "lhs" if t == p.inputs[c][0] else "rhs"
-            return cfg.feed == side
-        return True
 
     def value(self) -> float:
         """The bound: the best weight row of the forest's optimum."""
