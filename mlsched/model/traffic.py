@@ -198,6 +198,31 @@ class Terms:
             w_eq=self.w_eq,
         )
 
+    def priced(self) -> tuple[object, ...]:
+        """Every field the costs of these terms depend on: all but
+        ``kept`` and ``planes``, which only :meth:`shared` and
+        :meth:`plus` read (configurations that differ in them alone,
+        such as an output kept or ephemeral, share their costs)."""
+        return (
+            self.grid,
+            self.base,
+            self.ws0,
+            self.ws_h,
+            self.ws_w,
+            self.ws_hw,
+            self.m0,
+            self.m_nw,
+            self.m_nh,
+            self.m_n,
+            self.m_x,
+            self.w_min,
+            self.h_min,
+            self.w_eq,
+            self.stores,
+            self.many,
+            self.ends,
+        )
+
     def plus(self, up: Shared) -> Terms:
         """These terms in a subgraph that also holds ``up``'s ops."""
         if up == NOTHING:
@@ -354,7 +379,7 @@ class TrafficBound:
         self.stop = stop
         self._grids: dict[Shape, _Grid] = {}
         self._terms_cache: dict[
-            Terms, tuple[np.ndarray, np.ndarray] | None
+            tuple[object, ...], tuple[np.ndarray, np.ndarray] | None
         ] = {}
         self._f: dict[tuple[int, Label | None, bool], np.ndarray] = {}
         self._costed: dict[int, list[_Option]] = {}
@@ -570,14 +595,15 @@ class TrafficBound:
 
     def option(self, cfg: Config, terms: Terms) -> _Option | None:
         """``cfg`` costed with ``terms``; None if no granularity fits."""
-        if terms not in self._terms_cache:
+        key = terms.priced()
+        if key not in self._terms_cache:
             moved = self._evaluate(terms)
             costs = None
             if np.isfinite(moved).any():
                 table = self.table(terms, moved)
                 costs = table.min(axis=1), table
-            self._terms_cache[terms] = costs
-        costs = self._terms_cache[terms]
+            self._terms_cache[key] = costs
+        costs = self._terms_cache[key]
         return None if costs is None else _Option(cfg, terms, *costs)
 
     def table(self, terms: Terms, moved: np.ndarray) -> np.ndarray:
