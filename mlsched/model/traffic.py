@@ -17,6 +17,7 @@ row of a grid of such weights.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
@@ -111,6 +112,7 @@ NOTHING = Shared()
 #: A fused edge's grid, "several k-steps" and what the ops above share.
 Label = tuple[Shape, bool, Shared]
 Label2 = tuple[Shape, bool]  # a label's grid and "several k-steps"
+_Sum = np.ndarray | float  # a cost per weight row and bucket, or 0.0
 
 
 class State(Enum):
@@ -196,6 +198,31 @@ class Terms:
             w_eq=self.w_eq,
         )
 
+    def priced(self) -> tuple[object, ...]:
+        """Every field the costs of these terms depend on: all but
+        ``kept`` and ``planes``, which only :meth:`shared` and
+        :meth:`plus` read (configurations that differ in them alone,
+        such as an output kept or ephemeral, share their costs)."""
+        return (
+            self.grid,
+            self.base,
+            self.ws0,
+            self.ws_h,
+            self.ws_w,
+            self.ws_hw,
+            self.m0,
+            self.m_nw,
+            self.m_nh,
+            self.m_n,
+            self.m_x,
+            self.w_min,
+            self.h_min,
+            self.w_eq,
+            self.stores,
+            self.many,
+            self.ends,
+        )
+
     def plus(self, up: Shared) -> Terms:
         """These terms in a subgraph that also holds ``up``'s ops."""
         if up == NOTHING:
@@ -232,8 +259,8 @@ class _Option(NamedTuple):
 
     cfg: Config
     terms: Terms
-    value: np.ndarray  # per theta, the least over tile counts
-    moved: np.ndarray  # least traffic per tile-count bucket (or inf)
+    value: np.ndarray  # per weight row, the least over tile counts
+    table: np.ndarray  # per weight row and tile-count bucket (or inf)
 
 
 class _Grid:
@@ -284,17 +311,27 @@ def _bucket(n: np.ndarray) -> np.ndarray:
 
 def _at_most_one(
     kids: list[tuple[np.ndarray, np.ndarray | None]],
-) -> np.ndarray | float:
+) -> _Sum:
     """The least sum over fused subtrees given as (cost without a
     MatMul, cost with any, or None where only the first is allowed),
     with at most one subtree holding MatMuls (inequality (18))."""
     frees = [free for free, _ in kids]
-    best: np.ndarray | float = sum(frees, 0.0)
+    best: _Sum = sum(frees, 0.0)
     for i, (_, any_) in enumerate(kids):
         if any_ is not None:
             others = sum(frees[:i] + frees[i + 1 :], 0.0)
             best = np.minimum(best, others + any_)
     return best
+
+
+def _plus(
+    costs: np.ndarray, loose: list[np.ndarray], fused: _Sum
+) -> np.ndarray:
+    """``costs`` plus each of ``loose`` and then ``fused``: always in
+    this order, so that every sum is the same float."""
+    for cost in loose:
+        costs = costs + cost
+    return costs + fused
 
 
 def _classes(counts: np.ndarray) -> np.ndarray:
@@ -342,16 +379,23 @@ class TrafficBound:
         self.stop = stop
         self._grids: dict[Shape, _Grid] = {}
         self._terms_cache: dict[
-            Terms, tuple[np.ndarray, np.ndarray | None]
+            tuple[object, ...], tuple[np.ndarray, np.ndarray] | None
         ] = {}
         self._f: dict[tuple[int, Label | None, bool], np.ndarray] = {}
-        self._costed: dict[tuple[object, ...], list[_Option]] = {}
+        self._costed: dict[int, list[_Option]] = {}
         self._up: dict[tuple[int, int, Label, int], np.ndarray] = {}
-        self._options: dict[tuple[int, Label | None], list[_Option]] = {}
-        self._signatures: dict[int, tuple[object, ...]] = {}
+        self._besides: dict[
+            tuple[int, int, Label], list[tuple[_Option, np.ndarray]]
+        ] = {}
+        self._options: dict[
+            tuple[int, tuple[int, str | None] | None, Label | None],
+            list[_Option],
+        ] = {}
+        self._kinds: dict[int, int] = {}
+        self._kind_of_signature: dict[tuple[object, ...], int] = {}
         self._asked: dict[int, dict[tuple[Shape, bool, bool], Shared]] = {}
+        #: Keyed by kind of op, slot of the input and (grid, k-steps).
         self._readers: dict[tuple[int, int, Label2], list[_Option]] = {}
-        self._tables: dict[Terms, np.ndarray] = {}
 
     # Static structure --------------------------------------------------
 
@@ -424,6 +468,30 @@ class TrafficBound:
                 edges.sort(key=lambda e: (not p.is_matmul[e[0]], e[0]))
                 parent[o] = edges[0]
         return parent
+
+    @cached_property
+    def slot(self) -> dict[tuple[int, int], int]:
+        """Position of each input tensor among its reader's distinct
+        inputs (as in Config.ins), by (reader, tensor)."""
+        return {
+            (o, t): i
+            for o in range(self.p.num_ops)
+            for i, t in enumerate(dict.fromkeys(self.p.inputs[o]))
+        }
+
+    @cached_property
+    def edge_end(self) -> dict[int, tuple[int, str | None]]:
+        """Per op with an exact edge, what its configurations must do to
+        keep the edge's tensor ephemeral: that output's index, and the
+        side a MatMul consumer reads a MatMul's output on (else None)."""
+        p = self.p
+        ends: dict[int, tuple[int, str | None]] = {}
+        for o, (c, t) in self.parent.items():
+            side = None
+            if p.is_matmul[o] and p.is_matmul[c]:
+                side = "lhs" if t == p.inputs[c][0] else "rhs"
+            ends[o] = p.outputs[o].index(t), side
+        return ends
 
     @cached_property
     def children(self) -> dict[int, list[tuple[int, int]]]:
@@ -527,14 +595,16 @@ class TrafficBound:
 
     def option(self, cfg: Config, terms: Terms) -> _Option | None:
         """``cfg`` costed with ``terms``; None if no granularity fits."""
-        if terms not in self._terms_cache:
+        key = terms.priced()
+        if key not in self._terms_cache:
             moved = self._evaluate(terms)
-            value = None
+            costs = None
             if np.isfinite(moved).any():
-                value = self.table(terms, moved).min(axis=1)
-            self._terms_cache[terms] = (moved, value)
-        moved, value = self._terms_cache[terms]
-        return None if value is None else _Option(cfg, terms, value, moved)
+                table = self.table(terms, moved)
+                costs = table.min(axis=1), table
+            self._terms_cache[key] = costs
+        costs = self._terms_cache[key]
+        return None if costs is None else _Option(cfg, terms, *costs)
 
     def table(self, terms: Terms, moved: np.ndarray) -> np.ndarray:
         """Weighted compute plus transfer per weight row (rows) and
@@ -633,7 +703,8 @@ class TrafficBound:
     def options(self, o: int, fused: Label | None) -> list[_Option]:
         """The configurations of o that ``fused`` allows, each costed
         with the working set and rules of the ops fused above."""
-        key = (o, fused)
+        # Ops of one kind whose exact edges leave alike have the same.
+        key = (self.kind(o), self.edge_end.get(o), fused)
         if key not in self._options:
             self._options[key] = self._allowed(o, fused)
         return self._options[key]
@@ -642,8 +713,16 @@ class TrafficBound:
         found = self.costed(o)
         if fused is None:
             return found
-        edge = self.parent.get(o)
-        found = [x for x in found if self._fits_parent(o, x.cfg, edge, fused)]
+        if o not in self.edge_end:
+            return []
+        pos, side = self.edge_end[o]
+        found = [
+            x
+            for x in found
+            if (x.cfg.grid, x.cfg.many) == fused[:2]
+            and x.cfg.outs[pos] is State.EPH
+            and side in (None, x.cfg.feed)
+        ]
         up = fused[2]
         if up == NOTHING:
             return found
@@ -657,8 +736,7 @@ class TrafficBound:
     def _below(self, o: int, src: int, t: int, x: _Option) -> Label | None:
         """The label x gives the exact edge from ``src`` (on tensor t):
         fused on x's grid if t is ephemeral there."""
-        pos = list(dict.fromkeys(self.p.inputs[o])).index(t)
-        if x.cfg.ins[pos] is not State.EPH:
+        if x.cfg.ins[self.slot[o, t]] is not State.EPH:
             return None
         return x.cfg.grid, x.cfg.many, x.terms.shared()
 
@@ -666,51 +744,86 @@ class TrafficBound:
         self, o: int, fused: Label | None, no_matmul: bool
     ) -> np.ndarray:
         found = self.options(o, fused)
+        batches = self._batches(o, found)
+        # Adding a cost rounds monotonically, so the least over options
+        # or buckets can be taken before adding the subtrees' costs
+        # that do not depend on them: the result is the same float.
         if fused is not None:
             size = len(self.grid(fused[0]).classes.counts)
             result = np.full((len(PROFILES), size), np.inf)
-            for x in found:
-                result = np.minimum(
-                    result, self._subtree(o, x, False, no_matmul)
+            for key, which in batches.items():
+                loose, kids = self._kids(o, *key, False, no_matmul)
+                table = functools.reduce(
+                    np.minimum, [found[i].table for i in which]
                 )
+                costs = _plus(table, [c[:, None] for c in loose], kids)
+                np.minimum(result, costs, out=result)
             return result
         if not found:
             return np.full(len(PROFILES), np.inf)
-        rows = np.stack([self._subtree(o, x, True).min(axis=1) for x in found])
+        rows = np.empty((len(found), len(PROFILES)))
+        for key, which in batches.items():
+            loose, kids = self._kids(o, *key, True, False)
+            if isinstance(kids, float):  # nothing per bucket to add
+                values = np.stack([found[i].value for i in which])
+                rows[which] = _plus(values, loose, kids)
+                continue
+            tables = np.stack([found[i].table for i in which])
+            costs = _plus(tables, [c[:, None] for c in loose], kids)
+            rows[which] = costs.min(axis=2)
         total = rows + self._second_reader(o, found)
         least: np.ndarray = total.min(axis=0)
         return least
 
-    def _subtree(
-        self, o: int, x: _Option, free: bool, no_matmul: bool = False
-    ) -> np.ndarray:
-        """Cost of o in x and of the best subtrees below, per weight row
-        and tile-count bucket of x's grid (fused ops share the bucket);
+    def _batches(
+        self, o: int, found: list[_Option]
+    ) -> dict[tuple[tuple[bool, ...], Label2], list[int]]:
+        """Indices into ``found`` grouped by what the subtrees below o
+        depend on (see :meth:`_kids`): which exact children's tensors o
+        reads ephemerally, its grid and k-step count."""
+        slots = [self.slot[o, t] for _, t in self.children.get(o, [])]
+        batches: dict[tuple[tuple[bool, ...], Label2], list[int]] = {}
+        for i, x in enumerate(found):
+            eph = tuple(x.cfg.ins[k] is State.EPH for k in slots)
+            key = (eph, (x.cfg.grid, x.cfg.many))
+            batches.setdefault(key, []).append(i)
+        return batches
+
+    def _kids(
+        self,
+        o: int,
+        eph: tuple[bool, ...],
+        where: Label2,
+        free: bool,
+        no_matmul: bool,
+    ) -> tuple[list[np.ndarray], _Sum]:
+        """Cost of the best subtrees below o, in an appearance of o on
+        ``where``'s grid and k-step count that reads its exact children's
+        tensors ephemerally or not as ``eph`` says: the costs of the
+        children not fused, each per weight row; and the least sum of
+        the fused ones, per weight row and bucket.
         ``free``: o's own exact edge is not fused; ``no_matmul``: no
         MatMul may sit in the fused subtrees below."""
-        if x.terms not in self._tables:
-            self._tables[x.terms] = self.table(x.terms, x.moved)
-        total = self._tables[x.terms]
+        is_matmul = self.p.is_matmul
+        loose = []
         fused: list[tuple[np.ndarray, np.ndarray | None]] = []
-        for src, t in self.children.get(o, []):
-            label = self._below(o, src, t, x)
-            if label is None:
-                total = total + self.best(src, None)[:, None]
+        for (src, _), ephemeral in zip(self.children.get(o, []), eph):
+            if not ephemeral:
+                loose.append(self.best(src, None))
                 continue
-            merged = self._asked[src][(*label[:2], free)]
-            label = (*label[:2], merged)
-            if not x.cfg.many:
+            label = (*where, self._asked[src][(*where, free)])
+            if not where[1]:
                 fused.append((self.best(src, label), None))
-            elif self.p.is_matmul[o] and self.p.is_matmul[src]:
+            elif is_matmul[o] and is_matmul[src]:
                 # o's head: a MatMul beside o only if it feeds o.
                 fused.append((self.best(src, label, no_matmul), None))
-            elif self.p.is_matmul[o] or no_matmul:
+            elif is_matmul[o] or no_matmul:
                 fused.append((self.best(src, label, True), None))
             else:
                 fused.append(
                     (self.best(src, label, True), self.best(src, label))
                 )
-        return total + _at_most_one(fused)
+        return loose, _at_most_one(fused)
 
     def _second_reader(self, o: int, found: list[_Option]) -> np.ndarray:
         """Extra cost of configurations that keep the exact edge's tensor
@@ -747,23 +860,37 @@ class TrafficBound:
         if key in self._up:
             return self._up[key]
         best = np.full(len(PROFILES), np.inf)
-        for y in self._reading(c, t, label[:2]):
-            terms = y.terms.plus(label[2])
-            option = self.option(y.cfg, terms)
-            if option is None:
-                continue
-            value = option.value
-            edge = self.parent.get(c)
-            if depth > 0 and edge is not None:
-                d, u = edge
-                out = self.p.outputs[c].index(u)
-                if self._sole(c, d, u) and y.cfg.outs[out] is State.EPH:
-                    # o's terms only: c's would make a label per
-                    # configuration of c, and dropping them is safe.
-                    value = value + self._uncharged(d, u, label, depth - 1)
+        edge = self.parent.get(c)
+        out = -1
+        if depth > 0 and edge is not None and self._sole(c, *edge):
+            out = self.p.outputs[c].index(edge[1])
+        for y, value in self._beside(c, t, label):
+            if edge is not None and out >= 0 and y.cfg.outs[out] is State.EPH:
+                # o's terms only: c's would make a label per
+                # configuration of c, and dropping them is safe.
+                value = value + self._uncharged(*edge, label, depth - 1)
             best = np.minimum(best, value)
         self._up[key] = best
         return best
+
+    def _beside(
+        self, c: int, t: int, label: Label
+    ) -> list[tuple[_Option, np.ndarray]]:
+        """The configurations of c that read t ephemerally on
+        ``label``'s grid and k-step count, each with its value per
+        weight row beside the ops of ``label``. Kept per kind of op
+        (and t's slot): :meth:`_uncharged` asks for the same ones at
+        several depths, and repeated layers for the same ones on other
+        ops."""
+        key = (self.kind(c), self.slot[c, t], label)
+        if key not in self._besides:
+            found = []
+            for y in self._reading(c, t, label[:2]):
+                option = self.option(y.cfg, y.terms.plus(label[2]))
+                if option is not None:
+                    found.append((y, option.value))
+            self._besides[key] = found
+        return self._besides[key]
 
     def _sole(self, o: int, c: int, t: int) -> bool:
         """Whether c is t's only reader and o c's only exact child: then
@@ -774,9 +901,9 @@ class TrafficBound:
     def _reading(self, c: int, t: int, where: Label2) -> list[_Option]:
         """c's configurations reading t ephemerally on that grid and
         k-step count."""
-        key = (c, t, where)
+        pos = self.slot[c, t]
+        key = (self.kind(c), pos, where)
         if key not in self._readers:
-            pos = list(dict.fromkeys(self.p.inputs[c])).index(t)
             self._readers[key] = [
                 y
                 for y in self.costed(c)
@@ -788,9 +915,7 @@ class TrafficBound:
     def costed(self, o: int) -> list[_Option]:
         """Every configuration of o some granularity makes valid, with
         its cost (computed once per op)."""
-        if o not in self._signatures:
-            self._signatures[o] = self._signature(o)
-        key = self._signatures[o]
+        key = self.kind(o)
         if key not in self._costed:
             found = []
             for cfg in self.configs(o):
@@ -799,6 +924,14 @@ class TrafficBound:
                     found.append(option)
             self._costed[key] = found
         return self._costed[key]
+
+    def kind(self, o: int) -> int:
+        """A number shared by the ops of equal :meth:`_signature` (whose
+        costed configurations are equal), and by no other op."""
+        if o not in self._kinds:
+            kinds = self._kind_of_signature
+            self._kinds[o] = kinds.setdefault(self._signature(o), len(kinds))
+        return self._kinds[o]
 
     def _signature(self, o: int) -> tuple[object, ...]:
         """Everything :meth:`configs` and :meth:`cost` read about op o:
@@ -840,24 +973,6 @@ class TrafficBound:
             src = p.producer.get(u)
             flags += [src is not None and t in p.inputs[src] for t in ins]
         return tuple(flags)
-
-    def _fits_parent(
-        self,
-        o: int,
-        cfg: Config,
-        edge: tuple[int, int] | None,
-        fused: Label,
-    ) -> bool:
-        if edge is None or (cfg.grid, cfg.many) != fused[:2]:
-            return False
-        c, t = edge
-        p = self.p
-        if cfg.outs[p.outputs[o].index(t)] is not State.EPH:
-            return False
-        if p.is_matmul[o] and p.is_matmul[c]:
-            side = "lhs" if t == p.inputs[c][0] else "rhs"
-            return cfg.feed == side
-        return True
 
     def value(self) -> float:
         """The bound: the best weight row of the forest's optimum."""
