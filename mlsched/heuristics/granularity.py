@@ -17,9 +17,13 @@ from mlsched.model import (
     SubgraphCost,
     SubgraphView,
     subgraph_violation,
-    view_cost,
 )
-from mlsched.model.cost import traversal_matters
+from mlsched.model.cost import (
+    ShapeCosts,
+    known_cost,
+    shape_costs,
+    traversal_matters,
+)
 from mlsched.model.subgraph import Kind, shape_signature
 from mlsched.model.types import Rules
 
@@ -187,28 +191,16 @@ class _Search:
     planes: dict[int, WorkingSetPlane]
     #: The element type of the shape arrays (see :func:`_int_type`).
     ints: type
-    #: The costs of subgraphs of this shape found so far, by granularity
-    #: and traversal (shared by every search of the shape).
-    costs: dict[tuple[Grain, str], SubgraphCost]
+    #: The costs of subgraphs of this shape found so far (see
+    #: :func:`~mlsched.model.cost.shape_costs`).
+    costs: ShapeCosts
 
     def cost(self, grain: Grain, traversal: str) -> SubgraphCost:
-        """:func:`view_cost` of the subgraph, once per shape: a search
-        around a size and the search over all sizes cost many of the
-        same granularities.
-
-        A known cost still counts as costed on the clock: a
-        deterministic solve's virtual time is the work of the search
-        as if nothing were remembered, so its schedules, and its pace
-        against the wall clock, do not depend on this memo.
-        """
-        cost = self.costs.get((grain, traversal))
-        if cost is None:
-            cost = view_cost(self.view, grain, traversal)
-            self.costs[grain, traversal] = cost
-        else:
-            clock.count(len(self.view.ops))
-            clock.count(clock.WORKING_SET_UNITS)
-        return cost
+        """:func:`~mlsched.model.cost.known_cost` of the subgraph: a
+        search around a size and the search over all sizes, and the
+        coarse and the fine search, cost many of the same
+        granularities."""
+        return known_cost(self.view, self.costs, grain, traversal)
 
 
 @dataclass(frozen=True)
@@ -362,7 +354,6 @@ class GranularityOptimizer:
         # Keyed by shape signature: the many identical layers of a real
         # model share one search per distinct subgraph.
         self._by_shape: dict[object, Choice | None] = {}
-        self._costs: dict[object, dict[tuple[Grain, str], SubgraphCost]] = {}
         self.searches = 0
 
     @property
@@ -485,9 +476,9 @@ class GranularityOptimizer:
             no_reuse=no_reuse,
             planes=planes,
             ints=_int_type(view, (reuse, no_reuse), planes.values()),
-            costs=self._costs.setdefault(
+            costs=shape_costs(
+                p,
                 shape_signature(p, view.ops, view.retain_in, view.retain_out),
-                {},
             ),
         )
 

@@ -15,6 +15,7 @@ Two independent ways to sum the cells of SPEC §5 that check each other:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -484,6 +485,49 @@ def view_cost(
             moved = a_hw * h_eff * w_eff + a_h * h_eff + a_w * w_eff + a_0
             tally.add(cell_compute, moved / bw, count * j_count)
     return tally.cost(view, grain, (nw, nh), nk)
+
+
+#: Costs of one subgraph shape, by granularity and traversal.
+ShapeCosts = dict[tuple[Grain, str], SubgraphCost]
+
+#: Per problem, the costs :func:`known_cost` found, by shape signature,
+#: kept while the problem lives.
+_KNOWN: weakref.WeakKeyDictionary[Problem, dict[object, ShapeCosts]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shape_costs(problem: Problem, signature: object) -> ShapeCosts:
+    """Where :func:`known_cost` keeps the costs of subgraphs of
+    ``problem`` with this :func:`~mlsched.model.subgraph.shape_signature`.
+
+    A cost depends on the subgraph's shape and its granularity alone, so
+    every search, polish and schedule costing of a problem shares them:
+    the coarse and fine granularity searches of a solve, the solves of
+    one problem and the costing of finished schedules meet many of the
+    same.
+    """
+    return _KNOWN.setdefault(problem, {}).setdefault(signature, {})
+
+
+def known_cost(
+    view: SubgraphView, costs: ShapeCosts, grain: Grain, traversal: str
+) -> SubgraphCost:
+    """:func:`view_cost`, remembered in ``costs`` (see :func:`shape_costs`).
+
+    A known cost still counts as costed on the clock: a deterministic
+    solve's virtual time is its work as if nothing were remembered, so
+    its schedules, and its pace against the wall clock, do not depend on
+    this memo.
+    """
+    cost = costs.get((grain, traversal))
+    if cost is None:
+        cost = view_cost(view, grain, traversal)
+        costs[grain, traversal] = cost
+    else:
+        clock.count(len(view.ops))
+        clock.count(clock.WORKING_SET_UNITS)
+    return cost
 
 
 def subgraph_cost(
