@@ -354,6 +354,7 @@ class GranularityOptimizer:
         # Keyed by shape signature: the many identical layers of a real
         # model share one search per distinct subgraph.
         self._by_shape: dict[object, Choice | None] = {}
+        self._shape_lists: dict[object, tuple[np.ndarray, np.ndarray]] = {}
         self.searches = 0
 
     @property
@@ -550,6 +551,23 @@ class GranularityOptimizer:
     def _shapes(
         self, search: _Search, around: Grain | None, min_side: int
     ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_list_shapes`, once per distinct input: subgraphs of
+        one output shape often share their working-set planes."""
+        key = (
+            search.view.grid_shape,
+            tuple(search.planes.values()),
+            search.ints,
+            around,
+            min_side,
+        )
+        if key not in self._shape_lists:
+            shapes = self._list_shapes(search, around, min_side)
+            self._shape_lists[key] = shapes
+        return self._shape_lists[key]
+
+    def _list_shapes(
+        self, search: _Search, around: Grain | None, min_side: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``(w, h)`` tile shapes to cost, as arrays of ``w`` and of
         ``h``: by increasing tile count, then decreasing tile area, then
         decreasing ``w``.
@@ -660,7 +678,15 @@ def _traffic_floor(
     Pointwise operands and outputs move their area once.
     """
     uses, stores = terms
-    total = np.full(nw.shape, stores, dtype=nw.dtype)
+    # Most tensors move as much on every grid: they add one number.
+    fixed = stores
+    grids = []
     for tensor in uses:
-        total += np.min([c + a * nw + b * nh for c, a, b in tensor], axis=0)
+        if any(a or b for _, a, b in tensor):
+            grids.append([c + a * nw + b * nh for c, a, b in tensor])
+        else:
+            fixed += min(c for c, _, _ in tensor)
+    total = np.full(nw.shape, fixed, dtype=nw.dtype)
+    for floors in grids:
+        total += np.minimum.reduce(floors)
     return total
