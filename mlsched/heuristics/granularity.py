@@ -24,6 +24,7 @@ from mlsched.model.cost import (
     shape_costs,
     traversal_matters,
 )
+from mlsched.model.problem import PerProblem
 from mlsched.model.subgraph import Kind, shape_signature
 from mlsched.model.types import Rules
 
@@ -307,6 +308,14 @@ class _KWalks(NamedTuple):
     single: bool
 
 
+#: Per problem and optimizer settings, the choice per subgraph shape of
+#: every optimizer off a deterministic clock (see
+#: :meth:`GranularityOptimizer._choices`).
+_CHOICES: PerProblem[dict[object, dict[object, Choice | None]]] = PerProblem(
+    dict
+)
+
+
 class GranularityOptimizer:
     """Finds the cheapest valid ``[w, h, k]`` and traversal of a subgraph.
 
@@ -388,12 +397,28 @@ class GranularityOptimizer:
         if around is None and key in self._cache:
             return self._cache[key]
         shape = (shape_signature(self.problem, *key), around)
-        if shape not in self._by_shape:
+        choices = self._choices()
+        if shape not in choices:
             view = SubgraphView(self.problem, key[0], key[2], key[1])
-            self._by_shape[shape] = self._search(view, around)
+            choices[shape] = self._search(view, around)
         if around is None:
-            self._cache[key] = self._by_shape[shape]
-        return self._by_shape[shape]
+            self._cache[key] = choices[shape]
+        return choices[shape]
+
+    def _choices(self) -> dict[object, Choice | None]:
+        """Where :meth:`best` keeps its choice per subgraph shape.
+
+        Off a deterministic clock a choice is a function of the problem,
+        the shape and the settings, so every optimizer of the problem
+        with these settings shares them (:data:`_CHOICES`): the naive
+        baseline of a solve, and every later solve of the problem, meet
+        the shapes the list scheduler searched. On a deterministic clock
+        each search must be paid for in counted work: then the choices
+        are this optimizer's alone.
+        """
+        if clock.current().deterministic:
+            return self._by_shape
+        return _CHOICES[self.problem].setdefault(self.settings, {})
 
     def _k_values(self, view: SubgraphView) -> list[int]:
         if not view.matmuls:

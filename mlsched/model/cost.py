@@ -15,14 +15,13 @@ Two independent ways to sum the cells of SPEC §5 that check each other:
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
 from mlsched import clock
-from mlsched.model.problem import Problem
+from mlsched.model.problem import PerProblem, Problem
 from mlsched.model.subgraph import Grain, Kind, SubgraphView
 
 #: Named tile orders: row-major raster (the contest's ``null``), row-wise
@@ -513,11 +512,8 @@ def view_cost(
 #: Costs of one subgraph shape, by granularity and traversal.
 ShapeCosts = dict[tuple[Grain, str], SubgraphCost]
 
-#: Per problem, the costs :func:`known_cost` found, by shape signature,
-#: kept while the problem lives.
-_KNOWN: weakref.WeakKeyDictionary[Problem, dict[object, ShapeCosts]] = (
-    weakref.WeakKeyDictionary()
-)
+#: Per problem, the costs :func:`known_cost` found, by shape signature.
+_KNOWN: PerProblem[dict[object, ShapeCosts]] = PerProblem(dict)
 
 
 def shape_costs(problem: Problem, signature: object) -> ShapeCosts:
@@ -530,7 +526,7 @@ def shape_costs(problem: Problem, signature: object) -> ShapeCosts:
     one problem and the costing of finished schedules meet many of the
     same.
     """
-    return _KNOWN.setdefault(problem, {}).setdefault(signature, {})
+    return _KNOWN[problem].setdefault(signature, {})
 
 
 def known_cost(

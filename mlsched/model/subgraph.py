@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from mlsched import clock
-from mlsched.model.problem import Problem
+from mlsched.model.problem import PerProblem, Problem
 
 # Old import names; the home of these is mlsched.model.types.
 from mlsched.model.types import RULES as RULES
@@ -133,6 +133,11 @@ class FusionFacts(NamedTuple):
     multi: str | None
     #: Whether 3+ MatMuls or a middle one need w = k = K.
     square: bool
+
+
+#: Per problem, the :attr:`SubgraphView.cost_memo` of each subgraph
+#: shape, by shape signature.
+_COST_MEMOS: PerProblem[dict[object, dict[object, Any]]] = PerProblem(dict)
 
 
 class SubgraphView:
@@ -398,8 +403,17 @@ class SubgraphView:
     def cost_memo(self) -> dict[object, Any]:
         """Memo of what :mod:`mlsched.model.cost` derives from the
         subgraph alone or at one k (load profiles, k-step costs), keyed
-        and filled there, on demand."""
-        return {}
+        and filled there, on demand.
+
+        Shared by every view of the problem with this view's
+        :func:`shape_signature`: they are the same subgraph up to a
+        renaming, and the searches and costings of a solve build many
+        views of each.
+        """
+        signature = shape_signature(
+            self.problem, self.ops, self.retain_in, self.retain_out
+        )
+        return _COST_MEMOS[self.problem].setdefault(signature, {})
 
     @cached_property
     def ws_terms(self) -> WorkingSetTerms:
