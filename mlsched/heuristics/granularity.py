@@ -17,9 +17,14 @@ from mlsched.model import (
     SubgraphCost,
     SubgraphView,
     subgraph_violation,
-    view_cost,
 )
-from mlsched.model.cost import traversal_matters
+from mlsched.model.cost import (
+    ShapeCosts,
+    known_cost,
+    shape_costs,
+    traversal_matters,
+)
+from mlsched.model.problem import PerProblem
 from mlsched.model.subgraph import Kind, shape_signature
 from mlsched.model.types import Rules
 
@@ -187,28 +192,16 @@ class _Search:
     planes: dict[int, WorkingSetPlane]
     #: The element type of the shape arrays (see :func:`_int_type`).
     ints: type
-    #: The costs of subgraphs of this shape found so far, by granularity
-    #: and traversal (shared by every search of the shape).
-    costs: dict[tuple[Grain, str], SubgraphCost]
+    #: The costs of subgraphs of this shape found so far (see
+    #: :func:`~mlsched.model.cost.shape_costs`).
+    costs: ShapeCosts
 
     def cost(self, grain: Grain, traversal: str) -> SubgraphCost:
-        """:func:`view_cost` of the subgraph, once per shape: a search
-        around a size and the search over all sizes cost many of the
-        same granularities.
-
-        A known cost still counts as costed on the clock: a
-        deterministic solve's virtual time is the work of the search
-        as if nothing were remembered, so its schedules, and its pace
-        against the wall clock, do not depend on this memo.
-        """
-        cost = self.costs.get((grain, traversal))
-        if cost is None:
-            cost = view_cost(self.view, grain, traversal)
-            self.costs[grain, traversal] = cost
-        else:
-            clock.count(len(self.view.ops))
-            clock.count(clock.WORKING_SET_UNITS)
-        return cost
+        """:func:`~mlsched.model.cost.known_cost` of the subgraph: a
+        search around a size and the search over all sizes, and the
+        coarse and the fine search, cost many of the same
+        granularities."""
+        return known_cost(self.view, self.costs, grain, traversal)
 
 
 @dataclass(frozen=True)
@@ -315,6 +308,14 @@ class _KWalks(NamedTuple):
     single: bool
 
 
+#: Per problem and optimizer settings, the choice per subgraph shape of
+#: every optimizer off a deterministic clock (see
+#: :meth:`GranularityOptimizer._choices`).
+_CHOICES: PerProblem[dict[object, dict[object, Choice | None]]] = PerProblem(
+    dict
+)
+
+
 class GranularityOptimizer:
     """Finds the cheapest valid ``[w, h, k]`` and traversal of a subgraph.
 
@@ -362,7 +363,7 @@ class GranularityOptimizer:
         # Keyed by shape signature: the many identical layers of a real
         # model share one search per distinct subgraph.
         self._by_shape: dict[object, Choice | None] = {}
-        self._costs: dict[object, dict[tuple[Grain, str], SubgraphCost]] = {}
+        self._shape_lists: dict[object, tuple[np.ndarray, np.ndarray]] = {}
         self.searches = 0
 
     @property
@@ -396,12 +397,28 @@ class GranularityOptimizer:
         if around is None and key in self._cache:
             return self._cache[key]
         shape = (shape_signature(self.problem, *key), around)
-        if shape not in self._by_shape:
+        choices = self._choices()
+        if shape not in choices:
             view = SubgraphView(self.problem, key[0], key[2], key[1])
-            self._by_shape[shape] = self._search(view, around)
+            choices[shape] = self._search(view, around)
         if around is None:
-            self._cache[key] = self._by_shape[shape]
-        return self._by_shape[shape]
+            self._cache[key] = choices[shape]
+        return choices[shape]
+
+    def _choices(self) -> dict[object, Choice | None]:
+        """Where :meth:`best` keeps its choice per subgraph shape.
+
+        Off a deterministic clock a choice is a function of the problem,
+        the shape and the settings, so every optimizer of the problem
+        with these settings shares them (:data:`_CHOICES`): the naive
+        baseline of a solve, and every later solve of the problem, meet
+        the shapes the list scheduler searched. On a deterministic clock
+        each search must be paid for in counted work: then the choices
+        are this optimizer's alone.
+        """
+        if clock.current().deterministic:
+            return self._by_shape
+        return _CHOICES[self.problem].setdefault(self.settings, {})
 
     def _k_values(self, view: SubgraphView) -> list[int]:
         if not view.matmuls:
@@ -485,9 +502,9 @@ class GranularityOptimizer:
             no_reuse=no_reuse,
             planes=planes,
             ints=_int_type(view, (reuse, no_reuse), planes.values()),
-            costs=self._costs.setdefault(
+            costs=shape_costs(
+                p,
                 shape_signature(p, view.ops, view.retain_in, view.retain_out),
-                {},
             ),
         )
 
@@ -557,6 +574,23 @@ class GranularityOptimizer:
         return _best_traversal(search, top)
 
     def _shapes(
+        self, search: _Search, around: Grain | None, min_side: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_list_shapes`, once per distinct input: subgraphs of
+        one output shape often share their working-set planes."""
+        key = (
+            search.view.grid_shape,
+            tuple(search.planes.values()),
+            search.ints,
+            around,
+            min_side,
+        )
+        if key not in self._shape_lists:
+            shapes = self._list_shapes(search, around, min_side)
+            self._shape_lists[key] = shapes
+        return self._shape_lists[key]
+
+    def _list_shapes(
         self, search: _Search, around: Grain | None, min_side: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``(w, h)`` tile shapes to cost, as arrays of ``w`` and of
@@ -669,7 +703,15 @@ def _traffic_floor(
     Pointwise operands and outputs move their area once.
     """
     uses, stores = terms
-    total = np.full(nw.shape, stores, dtype=nw.dtype)
+    # Most tensors move as much on every grid: they add one number.
+    fixed = stores
+    grids = []
     for tensor in uses:
-        total += np.min([c + a * nw + b * nh for c, a, b in tensor], axis=0)
+        if any(a or b for _, a, b in tensor):
+            grids.append([c + a * nw + b * nh for c, a, b in tensor])
+        else:
+            fixed += min(c for c, _, _ in tensor)
+    total = np.full(nw.shape, fixed, dtype=nw.dtype)
+    for floors in grids:
+        total += np.minimum.reduce(floors)
     return total

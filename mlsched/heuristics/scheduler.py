@@ -39,7 +39,8 @@ from mlsched.heuristics.fusion import (
     deadline_passed,
 )
 from mlsched.heuristics.granularity import Choice, GranularityOptimizer
-from mlsched.model import Grain, Problem, SubgraphView, view_cost
+from mlsched.model import Grain, Problem, SubgraphView
+from mlsched.model.cost import known_cost, shape_costs
 from mlsched.model.schedule import Step, retained_in, step_latencies
 from mlsched.model.subgraph import shape_signature
 from mlsched.model.types import Rules
@@ -117,16 +118,13 @@ def polish(
     befores = retained_in(s.retain for s in steps)
     for s, carried in zip(steps, befores):
         before, retain = frozenset(carried), frozenset(s.retain)
-        key = (
-            shape_signature(coarse.problem, s.ops, before, retain),
-            s.grain,
-            s.traversal,
-        )
+        signature = shape_signature(coarse.problem, s.ops, before, retain)
+        key = (signature, s.grain, s.traversal)
         if key not in memo:
             if deadline_passed(deadline):
                 memo[key] = s.grain, s.traversal
             else:
-                memo[key] = _polished(coarse, fine, s, before)
+                memo[key] = _polished(coarse, fine, s, before, signature)
         grain, traversal = memo[key]
         out.append(Step(s.ops, grain, traversal, s.retain))
     return out
@@ -167,11 +165,15 @@ def _polished(
     fine: GranularityOptimizer,
     s: Step,
     before: frozenset[int],
+    signature: object,
 ) -> tuple[Grain, str]:
-    """The granularity and traversal :func:`polish` gives step ``s``."""
+    """The granularity and traversal :func:`polish` gives step ``s``
+    (whose :func:`~mlsched.model.subgraph.shape_signature` is
+    ``signature``)."""
     retain = frozenset(s.retain)
     view = SubgraphView(coarse.problem, s.ops, retain, before)
-    latency = view_cost(view, s.grain, s.traversal).latency
+    costs = shape_costs(coarse.problem, signature)
+    latency = known_cost(view, costs, s.grain, s.traversal).latency
     grain, traversal = s.grain, s.traversal
     for choice in (
         fine.best(s.ops, before, retain, around=s.grain),

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from mlsched import clock
-from mlsched.model.problem import Problem
+from mlsched.model.problem import PerProblem, Problem
 from mlsched.model.subgraph import Grain, Kind, SubgraphView
 
 #: Named tile orders: row-major raster (the contest's ``null``), row-wise
@@ -134,7 +134,7 @@ def _use_size(
     return k_op * k_eff  # HL_RHS, HR_LHS
 
 
-def _step_compute(view: SubgraphView, grain: Grain, nk: int, j: int) -> float:
+def _step_compute(view: SubgraphView, k: int, nk: int, j: int) -> float:
     """Compute time of any cell at k-step j (SPEC §5.1)."""
     if not view.matmuls:
         return view.pointwise_cost if j == 0 else 0.0
@@ -142,7 +142,7 @@ def _step_compute(view: SubgraphView, grain: Grain, nk: int, j: int) -> float:
     total = 0.0
     for o in view.ops:
         if p.is_matmul[o]:
-            k_eff = view.k_eff(o, j, grain.k, nk)
+            k_eff = view.k_eff(o, j, k, nk)
             total += p.base_costs[o] * k_eff / view.k_den(o)
         elif j == 0:
             total += p.base_costs[o]
@@ -220,7 +220,7 @@ def reference_cost(
         h_eff = min(h, height - r * h)
         w_eff = min(w, width - c * w)
         for j in range(nk):
-            compute = _step_compute(view, grain, nk, j)
+            compute = _step_compute(view, k, nk, j)
             moved = 0
             for u in view.uses:
                 if j > 0 and u.kind.step0_only:
@@ -323,9 +323,10 @@ def _load_profile(view: SubgraphView, single_step: bool) -> list[_Loads]:
     row and column the tile shares with the previous one; never on sizes.
     Each situation is played once on representative coordinates.
     """
-    cache = view.load_profiles
-    if single_step in cache:
-        return cache[single_step]
+    cache = view.cost_memo
+    known: list[_Loads] | None = cache.get(("loads", single_step))
+    if known is not None:
+        return known
     uses = view.uses
     k_op = view.problem.k_op
     every_step = {u.tensor for u in uses if not u.kind.step0_only}
@@ -383,7 +384,7 @@ def _load_profile(view: SubgraphView, single_step: bool) -> list[_Loads]:
                 tuple(mid.items()),
             )
         )
-    cache[single_step] = profile
+    cache["loads", single_step] = profile
     return profile
 
 
@@ -414,6 +415,53 @@ def _step_classes(nk: int) -> list[_StepClass]:
         steps.append(_StepClass(1, nk - 2))
     if nk > 1:
         steps.append(_StepClass(nk - 1, 1))
+    return steps
+
+
+class _StepCost(NamedTuple):
+    """What the cells of one k-step class share, whatever their tile."""
+
+    #: How many k-steps the class holds.
+    repeats: int
+    #: Compute time of each cell.
+    compute: float
+    #: Per situation of the tile (alike past k-step 0), a cell's loads in
+    #: elements per ``h*w``, per ``h``, per ``w`` and fixed.
+    loads: tuple[tuple[int, int, int, int], ...]
+
+
+def _step_costs(view: SubgraphView, k: int) -> list[_StepCost]:
+    """The k-step classes of ``view`` at reduction step ``k``, derived
+    once per view and k: a search costs many tile shapes at one k."""
+    cache = view.cost_memo
+    known: list[_StepCost] | None = cache.get(("steps", k))
+    if known is not None:
+        return known
+    nk = view.num_k_steps(k)
+    profile = _load_profile(view, nk == 1)
+    stores = len(view.evicted)
+
+    def k_sum(pairs: tuple[tuple[int, int], ...], j: int) -> int:
+        if nk == 1:
+            return sum(n * ref for ref, n in pairs)
+        return sum(n * min(k, ref - j * k) for ref, n in pairs)
+
+    steps = []
+    for j, repeats in _step_classes(nk):
+        loads = []
+        for situation in range(_NEXT_STEP):
+            ld = profile[situation if j == 0 else _NEXT_STEP]
+            loads.append(
+                (
+                    ld.pw + (stores if j == nk - 1 else 0),
+                    ld.hk + k_sum(ld.lhs, j),
+                    ld.wk + k_sum(ld.rhs, j),
+                    k_sum(ld.mid, j),
+                )
+            )
+        compute = _step_compute(view, k, nk, j)
+        steps.append(_StepCost(repeats, compute, tuple(loads)))
+    cache["steps", k] = steps
     return steps
 
 
@@ -449,41 +497,56 @@ def view_cost(
     if traversal not in TRAVERSALS:
         raise ValueError(f"unknown traversal {traversal!r}")
     clock.count(len(view.ops))
-    p = view.problem
-    k = grain.k
-    nw, nh = view.grid(grain)
-    nk = view.num_k_steps(k)
-    bw = p.slow_memory_bandwidth
-    profile = _load_profile(view, nk == 1)
-    stores = len(view.evicted)
-
-    steps = _step_classes(nk)
-    compute = {j: _step_compute(view, grain, nk, j) for j, _ in steps}
-
-    def k_sum(pairs: tuple[tuple[int, int], ...], j: int) -> int:
-        if nk == 1:
-            return sum(n * ref for ref, n in pairs)
-        return sum(n * min(k, ref - j * k) for ref, n in pairs)
-
+    bw = view.problem.slow_memory_bandwidth
     shapes = _shape_classes(view, grain, traversal)
     tally = _Tally()
-    for j, j_count in steps:
-        cell_compute = compute[j]
-        coeffs: dict[int, tuple[int, int, int, int]] = {}
+    for step in _step_costs(view, grain.k):
         for (w_eff, h_eff, situation), count in shapes.items():
-            s = situation if j == 0 else _NEXT_STEP
-            if s not in coeffs:
-                ld = profile[s]
-                coeffs[s] = (
-                    ld.pw + (stores if j == nk - 1 else 0),
-                    ld.hk + k_sum(ld.lhs, j),
-                    ld.wk + k_sum(ld.rhs, j),
-                    k_sum(ld.mid, j),
-                )
-            a_hw, a_h, a_w, a_0 = coeffs[s]
+            a_hw, a_h, a_w, a_0 = step.loads[situation]
             moved = a_hw * h_eff * w_eff + a_h * h_eff + a_w * w_eff + a_0
-            tally.add(cell_compute, moved / bw, count * j_count)
-    return tally.cost(view, grain, (nw, nh), nk)
+            tally.add(step.compute, moved / bw, count * step.repeats)
+    nk = view.num_k_steps(grain.k)
+    return tally.cost(view, grain, view.grid(grain), nk)
+
+
+#: Costs of one subgraph shape, by granularity and traversal.
+ShapeCosts = dict[tuple[Grain, str], SubgraphCost]
+
+#: Per problem, the costs :func:`known_cost` found, by shape signature.
+_KNOWN: PerProblem[dict[object, ShapeCosts]] = PerProblem(dict)
+
+
+def shape_costs(problem: Problem, signature: object) -> ShapeCosts:
+    """Where :func:`known_cost` keeps the costs of subgraphs of
+    ``problem`` with this :func:`~mlsched.model.subgraph.shape_signature`.
+
+    A cost depends on the subgraph's shape and its granularity alone, so
+    every search, polish and schedule costing of a problem shares them:
+    the coarse and fine granularity searches of a solve, the solves of
+    one problem and the costing of finished schedules meet many of the
+    same.
+    """
+    return _KNOWN[problem].setdefault(signature, {})
+
+
+def known_cost(
+    view: SubgraphView, costs: ShapeCosts, grain: Grain, traversal: str
+) -> SubgraphCost:
+    """:func:`view_cost`, remembered in ``costs`` (see :func:`shape_costs`).
+
+    A known cost still counts as costed on the clock: a deterministic
+    solve's virtual time is its work as if nothing were remembered, so
+    its schedules, and its pace against the wall clock, do not depend on
+    this memo.
+    """
+    cost = costs.get((grain, traversal))
+    if cost is None:
+        cost = view_cost(view, grain, traversal)
+        costs[grain, traversal] = cost
+    else:
+        clock.count(len(view.ops))
+        clock.count(clock.WORKING_SET_UNITS)
+    return cost
 
 
 def subgraph_cost(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from functools import cached_property
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -296,6 +297,42 @@ class Problem(BaseModel):
                     if indeg[c] == 0:
                         heapq.heappush(heap, c)
         return tuple(order)
+
+
+V = TypeVar("V")
+
+
+class PerProblem(Generic[V]):
+    """A value per problem object, made on first use and dropped with
+    the object (``memo[problem]``).
+
+    Keyed by identity, not by equality: a problem loaded twice gets two
+    values, so what an object's solves remember stays theirs. (A cached
+    property of the problem would be pickled with it, memo and all.)
+
+    Parameters
+    ----------
+    make
+        Makes the value for a problem not seen before.
+    """
+
+    def __init__(self, make: Callable[[], V]) -> None:
+        self._make = make
+        self._values: dict[int, tuple[weakref.ref[Problem], V]] = {}
+
+    def __getitem__(self, problem: Problem) -> V:
+        key = id(problem)
+        entry = self._values.get(key)
+        if entry is not None and entry[0]() is problem:
+            return entry[1]
+
+        def forget(ref: weakref.ref[Problem]) -> None:
+            if self._values.get(key, (None,))[0] is ref:
+                del self._values[key]
+
+        value = self._make()
+        self._values[key] = (weakref.ref(problem, forget), value)
+        return value
 
 
 def _tuplify(value: object) -> object:

@@ -8,8 +8,9 @@ from typing import NamedTuple
 
 from mlsched.model.cost import (
     TRAVERSALS,
+    known_cost,
+    shape_costs,
     traversal_permutation,
-    view_cost,
 )
 from mlsched.model.problem import Problem
 from mlsched.model.solution import Solution
@@ -188,19 +189,19 @@ def step_latencies(problem: Problem, steps: Sequence[Step]) -> list[float]:
 
     The layers of a real model repeat, so each distinct step (equal
     :func:`~mlsched.model.subgraph.shape_signature`, granularity and
-    traversal) is costed once.
+    traversal) is costed once; and the granularity search has costed
+    most steps already (see :func:`~mlsched.model.cost.known_cost`).
     """
     memo: dict[object, float] = {}
     latencies = []
     for view, step in _views(problem, steps):
-        key = (
-            shape_signature(
-                problem, step.ops, view.retain_in, view.retain_out
-            ),
-            step.grain,
-            step.traversal,
+        signature = shape_signature(
+            problem, step.ops, view.retain_in, view.retain_out
         )
+        key = (signature, step.grain, step.traversal)
         if key not in memo:
-            memo[key] = view_cost(view, step.grain, step.traversal).latency
+            costs = shape_costs(problem, signature)
+            cost = known_cost(view, costs, step.grain, step.traversal)
+            memo[key] = cost.latency
         latencies.append(memo[key])
     return latencies

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from mlsched import clock
-from mlsched.model.problem import Problem
+from mlsched.model.problem import PerProblem, Problem
 
 # Old import names; the home of these is mlsched.model.types.
 from mlsched.model.types import RULES as RULES
@@ -106,20 +106,20 @@ class WorkingSetTerms(NamedTuple):
     """A subgraph's working-set coefficients (SPEC §6), by slice shape.
 
     The working set at grain [w, h, k] (``ks = min(k, K_slicing)``) is
-    ``fixed + planes*h*w + h*(lhs*ks + head_lhs*K_up + Σ standalone LHS
-    k₀) + w*(rhs*ks + head_rhs*K_up + Σ standalone RHS k₀) + streaming *
-    K_up*ks``.
+    ``fixed + planes*h*w + h*(lhs*ks + head_lhs + Σ standalone LHS k₀) +
+    w*(rhs*ks + head_rhs + Σ standalone RHS k₀) + streaming*ks``.
     """
 
     fixed: int  # the retained-in tensors, whole
     planes: int  # h*w slices: Pointwise inputs and the outputs
     lhs: int  # chain LHS uses, h*ks each
     rhs: int  # chain RHS uses, ks*w each
-    head_lhs: int  # LHS-head stationary LHS uses, h*K_up each
-    head_rhs: int  # RHS-head stationary RHS uses, K_up*w each
-    streaming: int  # head streaming uses, K_up*ks each
+    head_lhs: int  # LHS-head stationary LHS uses, h*K_up each (summed)
+    head_rhs: int  # RHS-head stationary RHS uses, K_up*w each (summed)
+    streaming: int  # head streaming uses, K_up*ks each (summed K_up)
     alone_lhs: tuple[int, ...]  # K_op of each standalone LHS use
     alone_rhs: tuple[int, ...]  # K_op of each standalone RHS use
+    k_slicing: int  # K_slicing, the bound of ks
 
 
 class FusionFacts(NamedTuple):
@@ -133,6 +133,11 @@ class FusionFacts(NamedTuple):
     multi: str | None
     #: Whether 3+ MatMuls or a middle one need w = k = K.
     square: bool
+
+
+#: Per problem, the :attr:`SubgraphView.cost_memo` of each subgraph
+#: shape, by shape signature.
+_COST_MEMOS: PerProblem[dict[object, dict[object, Any]]] = PerProblem(dict)
 
 
 class SubgraphView:
@@ -395,10 +400,20 @@ class SubgraphView:
         return None
 
     @cached_property
-    def load_profiles(self) -> dict[bool, list[Any]]:
-        """Memo of :mod:`mlsched.model.cost`'s load profiles, keyed by
-        whether the subgraph runs one k-step (filled there, on demand)."""
-        return {}
+    def cost_memo(self) -> dict[object, Any]:
+        """Memo of what :mod:`mlsched.model.cost` derives from the
+        subgraph alone or at one k (load profiles, k-step costs), keyed
+        and filled there, on demand.
+
+        Shared by every view of the problem with this view's
+        :func:`shape_signature`: they are the same subgraph up to a
+        renaming, and the searches and costings of a solve build many
+        views of each.
+        """
+        signature = shape_signature(
+            self.problem, self.ops, self.retain_in, self.retain_out
+        )
+        return _COST_MEMOS[self.problem].setdefault(signature, {})
 
     @cached_property
     def ws_terms(self) -> WorkingSetTerms:
@@ -430,16 +445,18 @@ class SubgraphView:
                 hr += 1
             else:
                 mid += 1
+        k_up = self.k_up
         return WorkingSetTerms(
             fixed=fixed,
             planes=planes,
             lhs=lhs,
             rhs=rhs,
-            head_lhs=hl,
-            head_rhs=hr,
-            streaming=mid,
+            head_lhs=hl * k_up,
+            head_rhs=hr * k_up,
+            streaming=mid * k_up,
             alone_lhs=tuple(alone_lhs),
             alone_rhs=tuple(alone_rhs),
+            k_slicing=self.k_slicing,
         )
 
     def working_set(self, grain: Grain) -> int:
@@ -447,23 +464,23 @@ class SubgraphView:
         clock.count(clock.WORKING_SET_UNITS)
         w, h, k = grain.w, grain.h, grain.k
         t = self.ws_terms
-        ws = t.fixed + t.planes * h * w
-        if not self.matmuls:
+        # Without MatMuls every term but the first two is 0.
+        ks = min(k, t.k_slicing)
+        ws = (
+            t.fixed
+            + t.planes * h * w
+            + h * (t.lhs * ks + t.head_lhs)
+            + w * (t.rhs * ks + t.head_rhs)
+            + t.streaming * ks
+        )
+        if not (t.alone_lhs or t.alone_rhs):
             return ws
-        ks = min(k, self.k_slicing)
-        k_up = self.k_up
         # k_eff(m, 0): a standalone MatMul covers its K at one k-step.
         if self.num_k_steps(k) == 1:
-            k_lhs, k_rhs = sum(t.alone_lhs), sum(t.alone_rhs)
-        else:
-            k_lhs = sum(min(k, k_op) for k_op in t.alone_lhs)
-            k_rhs = sum(min(k, k_op) for k_op in t.alone_rhs)
-        return (
-            ws
-            + h * (t.lhs * ks + k_lhs + t.head_lhs * k_up)
-            + w * (t.rhs * ks + k_rhs + t.head_rhs * k_up)
-            + t.streaming * k_up * ks
-        )
+            return ws + h * sum(t.alone_lhs) + w * sum(t.alone_rhs)
+        k_lhs = sum(min(k, k_op) for k_op in t.alone_lhs)
+        k_rhs = sum(min(k, k_op) for k_op in t.alone_rhs)
+        return ws + h * k_lhs + w * k_rhs
 
     def strict_violation(self, grain: Grain) -> tuple[str, str] | None:
         """(category, message) for SPEC §8 items 1-3, or None."""
