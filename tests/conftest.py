@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from solved import bundled
 
 from mlsched import Problem, load_problem
 
@@ -41,11 +42,6 @@ def bundled_name(path: str) -> str:
 
 
 @cache
-def _bundled_problem(name: str) -> Problem:
-    return load_problem(name)
-
-
-@cache
 def _inline_problem(canonical: str) -> Problem:
     return load_problem(json.loads(canonical))
 
@@ -58,7 +54,7 @@ def problem_of(raw: str | dict[str, Any]) -> Problem:
     problem then serve every case and test that shares it.
     """
     if isinstance(raw, str):
-        return _bundled_problem(bundled_name(raw))
+        return bundled(bundled_name(raw))
     return _inline_problem(json.dumps(raw, sort_keys=True))
 
 

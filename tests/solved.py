@@ -19,11 +19,19 @@ from mlsched.solve import solve
 
 
 @cache
+def bundled(name: str) -> Problem:
+    """The bundled instance ``name``, loaded once per session: the
+    searches the library keeps per problem object then serve every
+    solve of it."""
+    return load_problem(name)
+
+
+@cache
 def listed(name: str, method: str, rules: str = "strict") -> Result:
     """``solve(name, method=method, rules=rules)`` of a bundled instance,
     for ``method`` ``"heuristic"`` or ``"naive"``, once per session."""
     assert method in ("heuristic", "naive"), method
-    return solve(name, method=method, rules=rules)
+    return solve(bundled(name), method=method, rules=rules)
 
 
 @cache
