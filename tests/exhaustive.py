@@ -22,6 +22,14 @@ tile depends only on the tile before it (the last key of a tensor is set
 by the previous tile's cells, SPEC §5.2), so the cheapest order is a
 shortest Hamiltonian path, found by dynamic programming over subsets.
 
+Pruning, exact: every cell costs at least its compute time, and the
+k-steps of a tile share out each op's base cost in full (SPEC §5.1), so
+a subgraph of n tiles costs at least n times the sum of its base costs.
+The search costs a subgraph only once its start's distance plus that
+floor (at one tile) reaches the head of the queue, and a granularity is
+checked and costed only if its floor is below the best one found for the
+same subgraph: neither skips anything that could lower the optimum.
+
 Problems are kept tiny (sides 1..3, native sides 2..3, <= 4 ops) so that
 grids have at most 9 tiles.
 """
@@ -240,8 +248,14 @@ class _Search:
         view = SubgraphView(self.p, ops, retain_out, retain_in)
         # Latencies do not depend on the profile: both share them.
         shared = _LATENCIES.setdefault(self.p, {})
+        floor = self._floor(ops)
+        tiled = [(math.prod(view.grid(g)), g) for g in self._grains(ops)]
         best = math.inf
-        for grain in self._grains(ops):
+        # Fewest tiles first: the best found early skips the grains
+        # whose compute floor alone cannot beat it.
+        for tiles, grain in sorted(tiled, key=lambda tg: tg[0]):
+            if tiles * floor > best:
+                continue
             if subgraph_violation(view, grain, self.rules) is not None:
                 continue
             key = (ops, retain_in, retain_out, grain)
@@ -253,6 +267,17 @@ class _Search:
                 )
             best = min(best, shared[key])
         return best
+
+    def _floor(self, ops: tuple[int, ...]) -> float:
+        """A lower bound on the latency of one tile of ``ops``.
+
+        Every cell costs at least its compute time (SPEC §5), which does
+        not depend on the tile's size, and the k-steps of a tile share
+        each op's base cost out in full (SPEC §5.1): a subgraph of n
+        tiles costs at least n times the sum of its base costs. The
+        margin covers the rounding of those shares.
+        """
+        return sum(self.p.base_costs[o] for o in ops) * (1 - 1e-9)
 
     def _retains(
         self, view: SubgraphView, retain_in: frozenset[int]
@@ -290,26 +315,31 @@ class _Search:
             moves.append((cost, retain_out, owed, frozenset(view.evicted)))
         return moves
 
-    def _steps(self, state: tuple[Any, ...]) -> Any:
-        covered, retain_in, evicted, met, owed = state
+    def _subgraphs(self, state: tuple[Any, ...]) -> Any:
+        """Every op order that can run next after ``state``."""
+        _, retain_in, evicted, _, _ = state
         for ops in self.orders:
-            if self.rules == "strict" and not self._available(
+            if self.rules != "strict" or self._available(
                 ops, retain_in, evicted
             ):
-                continue
-            opset = frozenset(ops)
-            new_met = met | self.meet[opset]
-            for cost, retain_out, more_owed, out in self.moves(ops, retain_in):
-                yield (
-                    cost,
-                    (
-                        covered | opset,
-                        retain_out,
-                        evicted | out if self.rules == "strict" else evicted,
-                        new_met,
-                        owed | more_owed,
-                    ),
-                )
+                yield ops
+
+    def _steps(self, state: tuple[Any, ...], ops: tuple[int, ...]) -> Any:
+        """(cost, next state) of every valid way to run ``ops`` next."""
+        covered, retain_in, evicted, met, owed = state
+        opset = frozenset(ops)
+        new_met = met | self.meet[opset]
+        for cost, retain_out, more_owed, out in self.moves(ops, retain_in):
+            yield (
+                cost,
+                (
+                    covered | opset,
+                    retain_out,
+                    evicted | out if self.rules == "strict" else evicted,
+                    new_met,
+                    owed | more_owed,
+                ),
+            )
 
     def _available(
         self,
@@ -333,19 +363,29 @@ class _Search:
         empty: frozenset[Any] = frozenset()
         start = (empty, empty, empty, empty, empty)
         done: set[tuple[Any, ...]] = set()
-        heap: list[tuple[float, int, tuple[Any, ...]]] = [(0.0, 0, start)]
+        # (key, tick, dist, state, ops): with ops None, ``state`` reached
+        # at ``dist``; else ``ops`` to run after the settled ``state``,
+        # keyed by a bound below every cost of theirs (:meth:`_floor`),
+        # so that they are costed only if that bound can be the optimum.
+        heap: list[tuple[Any, ...]] = [(0.0, 0, 0.0, start, None)]
         tick = itertools.count(1)
         while heap:
-            dist, _, state = heapq.heappop(heap)
+            _, _, dist, state, ops = heapq.heappop(heap)
+            if ops is not None:
+                for cost, nxt in self._steps(state, ops):
+                    if nxt not in done:
+                        key = dist + cost
+                        heapq.heappush(heap, (key, next(tick), key, nxt, None))
+                continue
             if state in done:
                 continue
             done.add(state)
             covered, _, _, met, owed = state
             if covered == every and owed <= met:
                 return dist
-            for cost, nxt in self._steps(state):
-                if nxt not in done:
-                    heapq.heappush(heap, (dist + cost, next(tick), nxt))
+            for ops in self._subgraphs(state):
+                key = dist + self._floor(ops)
+                heapq.heappush(heap, (key, next(tick), dist, state, ops))
         return math.inf
 
 
