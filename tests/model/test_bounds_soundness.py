@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from exhaustive import optimum, tiny_problem
-from solved import random_instance, random_listed
+from solved import bundled, random_instance, random_listed
 
 from mlsched import Problem, evaluate, load_problem
 from mlsched.model import terms, traffic
@@ -110,7 +110,7 @@ def committed(rules: str) -> list[tuple[Problem, str, float]]:
     for path in sorted((RESULTS / rules).glob("*.json")):
         if not path.name.startswith("mlsys-"):
             continue
-        p = load_problem(path.name.split(".")[0])
+        p = bundled(path.name.split(".")[0])
         ev = evaluate(p, json.loads(path.read_text()), rules)
         assert ev.valid, (path.name, ev.message)
         cases.append((p, rules, ev.total_latency))
