@@ -502,10 +502,7 @@ class GranularityOptimizer:
             no_reuse=no_reuse,
             planes=planes,
             ints=_int_type(view, (reuse, no_reuse), planes.values()),
-            costs=shape_costs(
-                p,
-                shape_signature(p, view.ops, view.retain_in, view.retain_out),
-            ),
+            costs=shape_costs(p, view.signature),
         )
 
     def _k_walks(self, search: _Search, w: int, h: int) -> _KWalks:

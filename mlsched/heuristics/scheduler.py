@@ -118,13 +118,16 @@ def polish(
     befores = retained_in(s.retain for s in steps)
     for s, carried in zip(steps, befores):
         before, retain = frozenset(carried), frozenset(s.retain)
-        signature = shape_signature(coarse.problem, s.ops, before, retain)
-        key = (signature, s.grain, s.traversal)
+        key = (
+            shape_signature(coarse.problem, s.ops, before, retain),
+            s.grain,
+            s.traversal,
+        )
         if key not in memo:
             if deadline_passed(deadline):
                 memo[key] = s.grain, s.traversal
             else:
-                memo[key] = _polished(coarse, fine, s, before, signature)
+                memo[key] = _polished(coarse, fine, s, before)
         grain, traversal = memo[key]
         out.append(Step(s.ops, grain, traversal, s.retain))
     return out
@@ -165,14 +168,11 @@ def _polished(
     fine: GranularityOptimizer,
     s: Step,
     before: frozenset[int],
-    signature: object,
 ) -> tuple[Grain, str]:
-    """The granularity and traversal :func:`polish` gives step ``s``
-    (whose :func:`~mlsched.model.subgraph.shape_signature` is
-    ``signature``)."""
+    """The granularity and traversal :func:`polish` gives step ``s``."""
     retain = frozenset(s.retain)
     view = SubgraphView(coarse.problem, s.ops, retain, before)
-    costs = shape_costs(coarse.problem, signature)
+    costs = shape_costs(coarse.problem, view.signature)
     latency = known_cost(view, costs, s.grain, s.traversal).latency
     grain, traversal = s.grain, s.traversal
     for choice in (

@@ -14,7 +14,7 @@ from mlsched.model.cost import (
 )
 from mlsched.model.problem import Problem
 from mlsched.model.solution import Solution
-from mlsched.model.subgraph import Grain, SubgraphView, shape_signature
+from mlsched.model.subgraph import Grain, SubgraphView
 
 
 @dataclass(frozen=True)
@@ -195,12 +195,9 @@ def step_latencies(problem: Problem, steps: Sequence[Step]) -> list[float]:
     memo: dict[object, float] = {}
     latencies = []
     for view, step in _views(problem, steps):
-        signature = shape_signature(
-            problem, step.ops, view.retain_in, view.retain_out
-        )
-        key = (signature, step.grain, step.traversal)
+        key = (view.signature, step.grain, step.traversal)
         if key not in memo:
-            costs = shape_costs(problem, signature)
+            costs = shape_costs(problem, view.signature)
             cost = known_cost(view, costs, step.grain, step.traversal)
             memo[key] = cost.latency
         latencies.append(memo[key])

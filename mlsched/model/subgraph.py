@@ -400,6 +400,13 @@ class SubgraphView:
         return None
 
     @cached_property
+    def signature(self) -> tuple[object, ...]:
+        """This subgraph's :func:`shape_signature`, computed once."""
+        return shape_signature(
+            self.problem, self.ops, self.retain_in, self.retain_out
+        )
+
+    @cached_property
     def cost_memo(self) -> dict[object, Any]:
         """Memo of what :mod:`mlsched.model.cost` derives from the
         subgraph alone or at one k (load profiles, k-step costs), keyed
@@ -410,10 +417,7 @@ class SubgraphView:
         renaming, and the searches and costings of a solve build many
         views of each.
         """
-        signature = shape_signature(
-            self.problem, self.ops, self.retain_in, self.retain_out
-        )
-        return _COST_MEMOS[self.problem].setdefault(signature, {})
+        return _COST_MEMOS[self.problem].setdefault(self.signature, {})
 
     @cached_property
     def ws_terms(self) -> WorkingSetTerms:
