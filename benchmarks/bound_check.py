@@ -12,14 +12,11 @@ in a subprocess, and reports how many values are bit for bit equal.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
-import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent.parent
+from in_checkout import HERE, call_in
 
 
 def _problems(seeds: int, tiny: int) -> list[tuple[str, object]]:
@@ -60,28 +57,10 @@ def values(seeds: int, tiny: int) -> dict[str, str]:
 
 
 def _run(tree: Path, seeds: int, tiny: int) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); "
-        "import bound_check as b; "
-        "print(json.dumps(b.values(int(sys.argv[2]), int(sys.argv[3]))))"
+    """:func:`values` with ``tree``'s package."""
+    result: dict[str, str] = call_in(
+        tree, "bound_check", "values", seeds, tiny
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            str(HERE / "benchmarks"),
-            str(seeds),
-            str(tiny),
-        ],
-        env=env,
-        cwd=tree,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, str] = json.loads(done.stdout)
     return result
 
 

@@ -15,14 +15,13 @@ OTHER_TREE's time over this tree's (above 1: this tree is faster).
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent.parent
+from in_checkout import HERE, call_in
+
 WORKLOADS = ("random", "benchmarks", "llama1000")
 
 
@@ -55,23 +54,6 @@ def seconds(workload: str) -> float:
     return time.process_time() - start
 
 
-def _run(tree: Path, workload: str) -> float:
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); "
-        "import bound_ratio as b; print(b.seconds(sys.argv[2]))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(HERE / "benchmarks"), workload],
-        env=env,
-        cwd=tree,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return float(done.stdout)
-
-
 def main() -> None:
     """Print per workload both best times and their ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -84,8 +66,8 @@ def main() -> None:
     for workload in args.only or WORKLOADS:
         old, new = [], []
         for _ in range(args.runs):
-            old.append(_run(other, workload))
-            new.append(_run(HERE, workload))
+            old.append(call_in(other, "bound_ratio", "seconds", workload))
+            new.append(call_in(HERE, "bound_ratio", "seconds", workload))
         print(
             f"{workload:<12}{min(old):>9.3f}{min(new):>9.3f}"
             f"{min(old) / min(new):>7.2f}"
