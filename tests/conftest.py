@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import weakref
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -24,6 +25,7 @@ import pytest
 from solved import bundled
 
 from mlsched import Problem, load_problem
+from mlsched.model import bounds
 
 CASES_PATH = Path(__file__).parent / "data" / "cases.jsonl"
 
@@ -62,6 +64,15 @@ def problem_of(raw: str | dict[str, Any]) -> Problem:
 def problem_of_fixture() -> Callable[[str | dict[str, Any]], Problem]:
     """The :func:`problem_of` loader (each problem is loaded once)."""
     return problem_of
+
+
+@pytest.fixture
+def no_kept_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No lower bound kept from other tests: the library keeps each
+    problem's bound while any equal problem lives (the cache is keyed
+    by value), so a test that must see a bound computed, or not yet
+    known, starts from an empty cache."""
+    monkeypatch.setattr(bounds, "_BOUNDS", weakref.WeakKeyDictionary())
 
 
 @pytest.fixture(name="corpus")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import weakref
 from pathlib import Path
 
 import pytest
@@ -301,9 +300,8 @@ def test_cli_unknown_problem_exits_2(tmp_path: Path) -> None:
     assert solved.stdout == ""
 
 
-def test_cli_progress_lines_never_compute_the_bound(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("no_kept_bounds")
+def test_cli_progress_lines_never_compute_the_bound(tmp_path: Path) -> None:
     """Tests that ``mlsched solve``'s progress lines show the proven
     lower bound only once it is known, and never compute it themselves
     (on the solve's thread it would eat the budget: seconds on a large
@@ -314,7 +312,6 @@ def test_cli_progress_lines_never_compute_the_bound(
     it, while the summary does; with the bound already known (kept for
     an equal problem that is still alive) both lines name it.
     """
-    monkeypatch.setattr(bounds, "_BOUNDS", weakref.WeakKeyDictionary())
     out = str(tmp_path / "out.json")
     args = ("solve", "mlsys-2026-5", "--method", "heuristic", "-o", out)
     fresh = run_main(*args)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import weakref
 
 import pytest
 
@@ -13,14 +12,7 @@ from mlsched.heuristics.start import (
     list_start,
     start_deadlines,
 )
-from mlsched.model import bounds
 from mlsched.model.bounds import compute_bound, lower_bound
-
-
-@pytest.fixture
-def no_kept_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No bound kept from other tests (the cache is keyed by value)."""
-    monkeypatch.setattr(bounds, "_BOUNDS", weakref.WeakKeyDictionary())
 
 
 def test_bound_reserve_per_op_and_capped() -> None:

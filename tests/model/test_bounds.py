@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import weakref
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ from generators import hand_problem
 from solved import listed
 
 from mlsched import evaluate, load_problem
-from mlsched.model import bounds
 from mlsched.model.bounds import (
     compute_bound,
     compute_floor,
@@ -161,18 +159,15 @@ def test_floors_of_example1(rules: str) -> None:
     assert io_floor(p) == 3276.8
 
 
+@pytest.mark.usefixtures("no_kept_bounds")
 @pytest.mark.parametrize("rules", PROFILES)
-def test_a_stopped_traffic_bound_falls_back_to_compute(
-    rules: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_stopped_traffic_bound_falls_back_to_compute(rules: str) -> None:
     """Tests that a traffic bound whose stop has passed gives way to the
     compute bound, says so, and is not kept: on CHAIN the compute bound
     is 1000 x 1 + 1000 x 1 = 2000 (both outputs fit one native tile),
     and moving T0, T1, T3 and T4 alone takes 4 x 16384 / 10 = 6553.6,
     so the complete bound is higher, and a later call without a stop
     still finds it."""
-    # No bound kept from other tests (the cache is keyed by value).
-    monkeypatch.setattr(bounds, "_BOUNDS", weakref.WeakKeyDictionary())
     p = load_problem(CHAIN)
     stopped = lower_bound_by(p, rules, time.perf_counter())
     assert stopped == (2000.0, False)
