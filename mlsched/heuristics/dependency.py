@@ -142,16 +142,29 @@ class DependencyAnalyzer:
         A tensor produced and read inside a subgraph becomes ephemeral; a
         reader outside would then find it nowhere (SPEC §4 item 6).
         """
-        p = self.problem
-        opset = set(ops)
-        for o in opset:
-            for t in p.outputs[o]:
-                readers = p.consumers[t]
-                if any(c in opset for c in readers) and not all(
-                    c in opset for c in readers
-                ):
+        members = tuple(ops)
+        mask = 0
+        for o in members:
+            mask |= 1 << o
+        for o in members:
+            for readers in self.reader_masks[o]:
+                if readers & mask and readers & ~mask:
                     return False
         return True
+
+    @cached_property
+    def reader_masks(self) -> tuple[tuple[int, ...], ...]:
+        """Per op, a bitmask of the readers of each tensor it outputs
+        (tensors no op reads left out)."""
+        p = self.problem
+        return tuple(
+            tuple(
+                sum(1 << c for c in p.consumers[t])
+                for t in p.outputs[o]
+                if p.consumers[t]
+            )
+            for o in range(p.num_ops)
+        )
 
     def edges(self) -> list[tuple[int, int, int]]:
         """All (producer, consumer, tensor) edges."""

@@ -16,6 +16,8 @@ two MatMuls op0 and op3. Edges: 2 -> 0, 2 -> 3, 0 -> 1, 3 -> 1.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from mlsched import Problem, load_problem
@@ -156,6 +158,25 @@ def test_is_closed(
 ) -> None:
     """Tests that a set is closed iff inner tensors have no outer reader."""
     assert deps.is_closed(ops) is closed
+
+
+def test_is_closed_on_every_op_set(
+    problem: Problem, deps: DependencyAnalyzer
+) -> None:
+    """Tests that is_closed agrees with SPEC §4 item 6 read literally on
+    all 31 non-empty op sets: no tensor produced in the set has readers
+    both inside and outside it (as lists, duplicates included)."""
+    for r in range(1, problem.num_ops + 1):
+        for ops in itertools.combinations(range(problem.num_ops), r):
+            inside = set(ops)
+            split = any(
+                inside & set(problem.consumers[t])
+                and set(problem.consumers[t]) - inside
+                for o in ops
+                for t in problem.outputs[o]
+            )
+            assert deps.is_closed(ops) is not split, ops
+            assert deps.is_closed([*ops, *ops]) is not split, ops
 
 
 def fusable_edges(
