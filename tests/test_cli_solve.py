@@ -3,7 +3,7 @@
 The command writes every improving schedule atomically (temporary file +
 rename), prints progress lines on stderr, and on SIGTERM or SIGINT leaves
 the best schedule so far and exits 0. The only timed assertions are
-generous ones: exit within 2 s of a signal, and a 3 s budget kept within
+generous ones: exit within 2 s of a signal, and a 2 s budget kept within
 1.5 s of slack from process start. The first three tests time nothing
 (their solves end long before their limits), so they are not ``timed``:
 they need not hold the other test workers back.
@@ -124,12 +124,12 @@ def test_quiet_has_no_progress(tmp_path: Path) -> None:
     "name",
     [
         "mlsys-2026-9",  # 32 ops; CP-SAT usually proves optimality early
-        "mlsys-2026-13",  # CP-SAT runs until the budget is spent
+        "mlsys-2026-13",  # the budget cuts enumeration and pricing
     ],
 )
 def test_time_limit_kept(tmp_path: Path, name: str) -> None:
-    """Tests that ``--time-limit 3`` ends the process, counted from its
-    start (interpreter start-up included), within 3 + 1.5 s, with a
+    """Tests that ``--time-limit 2`` ends the process, counted from its
+    start (interpreter start-up included), within 2 + 1.5 s, with a
     valid schedule written."""
     out = tmp_path / "out.json"
     started = time.monotonic()
@@ -139,13 +139,13 @@ def test_time_limit_kept(tmp_path: Path, name: str) -> None:
         "-o",
         str(out),
         "--time-limit",
-        "3",
+        "2",
         "--quiet",
         cwd=tmp_path,
     )
     elapsed = time.monotonic() - started
     assert solved.returncode == 0, solved.stderr
-    assert elapsed < 3 + 1.5
+    assert elapsed < 2 + 1.5
     assert evaluate(name, out).valid
 
 
