@@ -14,6 +14,7 @@ and the tests of an ``xdist_group`` run in one worker.
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import weakref
 from collections.abc import Callable, Iterator
@@ -177,6 +178,35 @@ def pytest_runtest_protocol(
         if not _Locks.held:
             fcntl.flock(_Locks.lock, fcntl.LOCK_UN)
             fcntl.flock(_Locks.turnstile, fcntl.LOCK_UN)
+
+
+#: Allocations between young garbage collections in a test process
+#: (CPython's default is 700). A worker keeps hundreds of megabytes of
+#: per-session results and caches alive, and each full collection
+#: traced all of them: 19-27 full collections took 3.5-4.1 s of each
+#: worker's run, and all collections 4.3-5.1 s. With this threshold they
+#: take 1.5-1.9 s. No test depends on when cycles are collected.
+YOUNG_COLLECTION_THRESHOLD = 50_000
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Collect garbage less often in a test process (see above)."""
+    del config
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave the heap of a finished test run to the operating system.
+
+    Tracing a worker's heap in the garbage collections of pytest's
+    teardown and of the interpreter's exit took about 1.7 s per
+    process, for memory the process is about to give back anyway.
+    Frozen objects are never collected again (``gc.freeze``); nothing
+    runs after this but pytest's own cleanup.
+    """
+    del config
+    gc.freeze()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
