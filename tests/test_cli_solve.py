@@ -153,8 +153,9 @@ def test_time_limit_kept(tmp_path: Path, name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "signum", "phase"),
     [
-        # OUT appears with the heuristic's schedule after about 1 s; the
-        # column enumeration then runs about 4 s before CP-SAT starts.
+        # OUT appears (one op per subgraph) about 0.3 s after start; the
+        # column enumeration and pricing then run until about 7 s, when
+        # CP-SAT starts.
         ("mlsys-2026-13", signal.SIGTERM, "enumeration"),
         ("mlsys-2026-13", signal.SIGINT, "enumeration"),
         # CP-SAT starts after about 1 s and needs about 4 s to prove
