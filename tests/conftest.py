@@ -184,8 +184,9 @@ def pytest_runtest_protocol(
 #: (CPython's default is 700). A worker keeps hundreds of megabytes of
 #: per-session results and caches alive, and each full collection
 #: traced all of them: 19-27 full collections took 3.5-4.1 s of each
-#: worker's run, and all collections 4.3-5.1 s. With this threshold they
-#: take 1.5-1.9 s. No test depends on when cycles are collected.
+#: worker's run, and all collections 4.3-5.1 s. With this threshold one
+#: full collection runs, and all take 1.0-1.3 s. No test depends on
+#: when cycles are collected.
 YOUNG_COLLECTION_THRESHOLD = 50_000
 
 
