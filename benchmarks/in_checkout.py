@@ -1,8 +1,9 @@
-"""Call a benchmark script's function with another checkout's package.
+"""Run code with another checkout's package.
 
-The bound scripts compare this tree with another one (``git worktree
-add --detach``): each side runs in a subprocess whose ``PYTHONPATH`` is
-that tree, importing the calling script from this tree's benchmarks/.
+The bound scripts and the suite timer compare this tree with another
+one (``git worktree add --detach``): each side runs in a subprocess
+whose ``PYTHONPATH`` is that tree (:func:`env_for`); :func:`call_in`
+imports the calling script from this tree's benchmarks/.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent.parent
+
+
+def env_for(tree: Path) -> dict[str, str]:
+    """The environment of a subprocess that imports ``tree``'s package."""
+    return dict(os.environ, PYTHONPATH=str(tree))
 
 
 def call_in(tree: Path, module: str, function: str, *args: object) -> Any:
@@ -33,7 +39,7 @@ def call_in(tree: Path, module: str, function: str, *args: object) -> Any:
             str(HERE / "benchmarks"),
             json.dumps(args),
         ],
-        env=dict(os.environ, PYTHONPATH=str(tree)),
+        env=env_for(tree),
         cwd=tree,
         check=True,
         capture_output=True,

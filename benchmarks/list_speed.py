@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -40,7 +39,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from in_checkout import HERE, env_for
+
 EXAMPLES = ("example1", "example2", "example3", "example4", "example5")
 PROFILES = ("strict", "contest")
 METHODS = ("heuristic", "naive")
@@ -50,7 +50,7 @@ def _random_raw(seed: int) -> dict[str, Any]:
     """The tests' random problem of ``seed``."""
     import random
 
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(HERE / "tests"))
     from generators import random_problem
 
     return random_problem(random.Random(seed))
@@ -154,10 +154,9 @@ def _dump(seeds: int, part: int, parts: int) -> None:
 
 def _spawn(root: Path, args: list[str]) -> subprocess.Popen[str]:
     """This script in a process that imports mlsched from ``root``."""
-    env = dict(os.environ, PYTHONPATH=str(root))
     return subprocess.Popen(
         [sys.executable, __file__, *args],
-        env=env,
+        env=env_for(root),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -166,7 +165,7 @@ def _spawn(root: Path, args: list[str]) -> subprocess.Popen[str]:
 
 def _time(old: Path, rounds: int, workload: str, seeds: int) -> None:
     args = ["worker", "--workload", workload, "--seeds", str(seeds)]
-    procs = {"old": _spawn(old, args), "new": _spawn(ROOT, args)}
+    procs = {"old": _spawn(old, args), "new": _spawn(HERE, args)}
     for name, proc in procs.items():
         assert proc.stdout is not None
         print(f"{name}: {proc.stdout.readline().strip()}")
@@ -216,7 +215,7 @@ def _check(old: Path, seeds: int, jobs: int, cache: Path | None) -> None:
         before = _results(old, seeds, jobs)
         if cache is not None:
             cache.write_text(json.dumps(before))
-    after = _results(ROOT, seeds, jobs)
+    after = _results(HERE, seeds, jobs)
     differ = sorted(k for k in before if before[k] != after.get(k))
     missing = sorted(set(before) ^ set(after))
     print(f"{len(before)} old solves, {len(after)} new solves")

@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-HERE = Path(__file__).resolve().parents[1]
+from in_checkout import HERE, env_for
 
 
 class Run(NamedTuple):
@@ -44,7 +43,7 @@ def run_suite(tree: Path) -> Run:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q"],
         cwd=tree,
-        env=dict(os.environ, PYTHONPATH=str(tree)),
+        env=env_for(tree),
         capture_output=True,
         text=True,
     )
