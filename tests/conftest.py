@@ -190,14 +190,13 @@ def pytest_runtest_protocol(
 YOUNG_COLLECTION_THRESHOLD = 50_000
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def pytest_configure() -> None:
     """Collect garbage less often in a test process (see above)."""
-    del config
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
+def pytest_unconfigure() -> None:
     """Leave the heap of a finished test run to the operating system.
 
     Tracing a worker's heap in the garbage collections of pytest's
@@ -206,7 +205,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     Frozen objects are never collected again (``gc.freeze``); nothing
     runs after this but pytest's own cleanup.
     """
-    del config
     gc.freeze()
 
 
