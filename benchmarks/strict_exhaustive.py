@@ -68,8 +68,13 @@ def successors(
     max_retain: int,
     edges: set[tuple[int, int]],
     rules: str,
+    drop: bool = False,
 ) -> list[tuple[float, State, Step]]:
-    """Every step running ``ops`` from ``state``: cost, state, step."""
+    """Every step running ``ops`` from ``state``: cost, state, step.
+
+    With ``drop`` a retained set may also be lost (held by a subgraph
+    that does not read it, which ``strict_blocks.py`` needs), so the
+    next step gets nothing retained."""
     covered, slow, before, owed, met = state
     produced = {t: o for o in ops for t in p.outputs[o]}
     if not all(
@@ -111,6 +116,10 @@ def successors(
             )
             step = Step(ops, choice.grain, choice.traversal, tuple(retain))
             out.append((choice.latency, nxt, step))
+            held = sum(p.widths[t] * p.heights[t] for t in retain)
+            if drop and retain and held < p.fast_memory_capacity:
+                lost = (nxt[0], nxt[1], frozenset(), nxt[3], nxt[4])
+                out.append((choice.latency, lost, step))
     return out
 
 
@@ -120,6 +129,7 @@ def shortest(
     max_retain: int,
     rules: Rules = "strict",
     full: bool = False,
+    drop: bool = False,
 ) -> tuple[float, list[Step]]:
     """The cheapest schedule and its latency (sum of step latencies)."""
     opt: Optimizer = (
@@ -149,7 +159,7 @@ def shortest(
             return d, steps[::-1]
         for ops in sets:
             for cost, nxt, step in successors(
-                p, opt, state, ops, max_retain, edges, rules
+                p, opt, state, ops, max_retain, edges, rules, drop
             ):
                 if d + cost < dist.get(nxt, float("inf")) - 1e-9:
                     dist[nxt] = d + cost

@@ -1,0 +1,152 @@
+"""A strict lower bound by blocks: the graph cut where no subgraph can
+cross, each block solved exhaustively, the optima summed.
+
+Two ops can never share a strict subgraph when one makes a tensor the
+other reads and :func:`mlsched.model.fusible.can_pass_inside` says no
+subgraph can hold both (a Pointwise output read by a MatMul whose K is
+beyond a native side, SPEC §4 item 7, §8 item 1). If that tensor is
+also too large to be retained (W·H >= capacity: the next subgraph's
+working set would hold all of it plus an output plane), it is written
+by every appearance of its producer and read from slow memory; and
+unless it is a graph output, no reader at all can share a subgraph with
+its producer, since it would read the tensor there, hidden from the
+first reader (SPEC §4 item 6). Join every other producer-reader pair,
+and every two readers of one tensor;
+the components are the *blocks*. A strict subgraph is connected (SPEC
+§8 item 3) through pairs it holds, so it lies in one block, and what
+passes between blocks is only slow memory.
+
+Map any strict schedule to each block: keep that block's subgraphs in
+order. Each is valid and costs the same in the block cut out as its
+own problem (``head_optimum.cut``: tensors from other blocks become
+graph inputs, tensors for them graph outputs), except that a tensor it
+retained into another block's subgraph is lost there (SPEC §7): the
+search allows that too (``drop``). So the sum over blocks of the
+least latency of the cut-out problem, over every op set, order,
+recomputation, retention (any number of tensors) and every
+``[w, h, k]`` (``--full-grain``), is a lower bound on every strict
+schedule. Tile orders: the search tries the named ones, and when no
+MatMul of a block reads another's output and every K is above
+k_native, every cell loads a new key whatever the order (every MatMul
+is standalone with several k-steps; Pointwise keys name the tile), so
+then the order cannot matter and the bound covers every schedule. The
+script says which holds.
+
+    python benchmarks/strict_blocks.py mlsys-2026-6 [--max-block 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import mlsched
+from mlsched import Problem
+from mlsched.model.fusible import can_pass_inside
+
+sys.path.insert(0, str(Path(__file__).parent))
+from head_optimum import cut
+from strict_exhaustive import shortest
+
+
+def blocks(p: Problem) -> list[list[int]]:
+    """The blocks of ``p`` in the strict profile (see above)."""
+    root = list(range(p.num_ops))
+
+    def find(o: int) -> int:
+        while root[o] != o:
+            root[o] = root[root[o]]
+            o = root[o]
+        return o
+
+    def join(a: int, b: int) -> None:
+        root[find(a)] = find(b)
+
+    for t in range(len(p.widths)):
+        readers = p.consumers[t]
+        for a, b in itertools.pairwise(readers):
+            join(a, b)
+        if t not in p.producer:
+            continue
+        src = p.producer[t]
+        held = p.widths[t] * p.heights[t] < p.fast_memory_capacity
+        inside = [can_pass_inside(p, "strict", src, c, t) for c in readers]
+        # Read inside, t is hidden unless retained or a graph output; then
+        # every reader must meet src somewhere (SPEC §4 item 6).
+        hideable = held or t in p.graph_outputs or all(inside)
+        for c, ok in zip(readers, inside):
+            if held or (ok and hideable):
+                join(src, c)
+    groups: dict[int, list[int]] = {}
+    for o in range(p.num_ops):
+        groups.setdefault(find(o), []).append(o)
+    return sorted(groups.values())
+
+
+def order_free(p: Problem, ops: list[int]) -> bool:
+    """Whether no tile order can change a subgraph of ``ops``."""
+    mms = [o for o in ops if p.is_matmul[o]]
+    made_by_mm = {t for o in mms for t in p.outputs[o]}
+    return all(
+        p.k_op[o] > p.k_native and not made_by_mm & set(p.inputs[o])
+        for o in mms
+    )
+
+
+def signature(q: Problem) -> str:
+    """The cut-out problem with tensors renumbered: equal for copies."""
+    ids: dict[int, int] = {}
+    for ts in (*q.inputs, *q.outputs):
+        for t in ts:
+            ids.setdefault(t, len(ids))
+    return json.dumps(
+        [
+            q.op_types,
+            q.base_costs,
+            [[ids[t] for t in ts] for ts in q.inputs],
+            [[ids[t] for t in ts] for ts in q.outputs],
+            [(q.widths[t], q.heights[t]) for t in ids],
+        ]
+    )
+
+
+def main() -> None:
+    """Print the blocks, each block's optimum and the sum."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("instance")
+    parser.add_argument("--max-block", type=int, default=9)
+    parser.add_argument("--max-retain", type=int, default=8)
+    args = parser.parse_args()
+    p = mlsched.load_problem(args.instance)
+    parts = blocks(p)
+    sizes = [len(b) for b in parts]
+    print(f"{args.instance}: {len(parts)} blocks, sizes {sizes}")
+    if max(sizes) > args.max_block:
+        print(f"a block has more than {args.max_block} ops: not searched")
+        return
+    total, free, seen = 0.0, True, {}
+    for ops in parts:
+        q = cut(p, ops)
+        key = signature(q)
+        began = time.perf_counter()
+        if key not in seen:
+            seen[key] = shortest(
+                q, q.num_ops, args.max_retain, "strict", True, True
+            )[0]
+        total += seen[key]
+        free &= order_free(p, ops)
+        print(
+            f"  ops {ops}: {seen[key]:,.1f} "
+            f"[{time.perf_counter() - began:.1f} s]",
+            flush=True,
+        )
+    scope = "every schedule" if free else "the named tile orders"
+    print(f"lower bound over {scope}: {total:,.1f}")
+
+
+if __name__ == "__main__":
+    main()
