@@ -17,14 +17,15 @@ the components are the *blocks*. A strict subgraph is connected (SPEC
 passes between blocks is only slow memory.
 
 Map any strict schedule to each block: keep that block's subgraphs in
-order. Each is valid and costs the same in the block cut out as its
+order. Each is valid and costs no more in the block cut out as its
 own problem (``head_optimum.cut``: tensors from other blocks become
 graph inputs, tensors for them graph outputs), except that a tensor it
 retained into another block's subgraph is lost there (SPEC §7): the
 search allows that too (``drop``). So the sum over blocks of the
 least latency of the cut-out problem, over every op set, order,
-recomputation, retention (any number of tensors) and every
-``[w, h, k]`` (``--full-grain``), is a lower bound on every strict
+recomputation, retention (up to ``--max-retain`` tensors, 8: every
+set when an op set makes at most 8 tensors) and every
+``[w, h, k]`` (``full_grain.FullGrain``), is a lower bound on every strict
 schedule. Tile orders: the search tries the named ones, and when no
 MatMul of a block reads another's output and every K is above
 k_native, every cell loads a new key whatever the order (every MatMul
