@@ -74,7 +74,7 @@ def blocks(p: Problem) -> list[list[int]]:
         if t not in p.producer:
             continue
         src = p.producer[t]
-        held = p.widths[t] * p.heights[t] < p.fast_memory_capacity
+        held = p.sizes[t] < p.fast_memory_capacity
         inside = [can_pass_inside(p, "strict", src, c, t) for c in readers]
         # Read inside, t is hidden unless retained or a graph output; then
         # every reader must meet src somewhere (SPEC §4 item 6).

@@ -116,7 +116,7 @@ def successors(
             )
             step = Step(ops, choice.grain, choice.traversal, tuple(retain))
             out.append((choice.latency, nxt, step))
-            held = sum(p.widths[t] * p.heights[t] for t in retain)
+            held = sum(p.sizes[t] for t in retain)
             if drop and retain and held < p.fast_memory_capacity:
                 lost = (nxt[0], nxt[1], frozenset(), nxt[3], nxt[4])
                 out.append((choice.latency, lost, step))
