@@ -116,8 +116,11 @@ def successors(
             )
             step = Step(ops, choice.grain, choice.traversal, tuple(retain))
             out.append((choice.latency, nxt, step))
-            held = sum(p.sizes[t] for t in retain)
-            if drop and retain and held < p.fast_memory_capacity:
+            if (
+                drop
+                and retain
+                and sum(p.sizes[t] for t in retain) < p.fast_memory_capacity
+            ):
                 lost = (nxt[0], nxt[1], frozenset(), nxt[3], nxt[4])
                 out.append((choice.latency, lost, step))
     return out
