@@ -7,10 +7,11 @@ allows, each in every named traversal (raster, row snake, column-major,
 column snake) where the order can matter. It prunes only by bounds that
 cannot drop the optimum: tile shapes by increasing tile count, stopping
 when ``tiles x compute per tile`` reaches the best found (every tile pays
-every op's base cost, SPEC §5.1), and, per shape, ``k`` above the largest
-that fits (the working set grows with ``k``, SPEC §6). So it is exact
-over all granularities and the four named orders, not over arbitrary
-permutations of tiles.
+every op's base cost, SPEC §5.1), per shape, ``k`` above the largest
+that fits (the working set grows with ``k``, SPEC §6), and shapes whose
+transfer time at a single k-step reaches it (:meth:`FullGrain.floor`).
+So it is exact over all granularities and the four named orders, not
+over arbitrary permutations of tiles.
 
 ``python benchmarks/full_grain.py NAME SCHEDULE.json`` re-tunes every
 subgraph of a schedule in its retention context and prints the ones that
@@ -49,7 +50,7 @@ class FullGrain:
     def __init__(self, problem: Problem, rules: Rules = "strict") -> None:
         self.problem = problem
         self.rules = rules
-        self._by_shape: dict[object, Choice | None] = {}
+        self._by_shape: dict[object, tuple[Choice | None, float]] = {}
         self.costed = 0
 
     def best(
@@ -59,18 +60,26 @@ class FullGrain:
         retain_out: frozenset[int] = frozenset(),
         bound: float = float("inf"),
     ) -> Choice | None:
-        """The cheapest valid choice below ``bound``, or None (memoised
-        per shape signature and bound)."""
-        key = (
-            shape_signature(
-                self.problem, tuple(ops), retain_in, frozenset(retain_out)
-            ),
-            bound,
+        """The cheapest valid choice below ``bound``, or None.
+
+        Memoised per shape signature: a choice found is the optimum at
+        every bound above its latency; None is known only up to the
+        bound it was searched with, so a higher bound searches again.
+        """
+        key = shape_signature(
+            self.problem, tuple(ops), retain_in, frozenset(retain_out)
         )
-        if key not in self._by_shape:
-            view = SubgraphView(self.problem, ops, retain_out, retain_in)
-            self._by_shape[key] = self._search(view, bound)
-        return self._by_shape[key]
+        known = self._by_shape.get(key)
+        if known is not None:
+            found, searched = known
+            if found is not None:
+                return found if found.latency < bound - 1e-9 else None
+            if bound <= searched:
+                return None
+        view = SubgraphView(self.problem, ops, retain_out, retain_in)
+        found = self._search(view, bound)
+        self._by_shape[key] = (found, bound)
+        return found
 
     def _k_cap(self, view: SubgraphView) -> int:
         p = self.problem
@@ -100,11 +109,38 @@ class FullGrain:
         for tiles, w, h in shapes:
             if tiles * per_tile >= limit:
                 break
+            if self.floor(view, w, h) >= limit:
+                continue
             for k in self._fitting(view, w, h, k_cap):
                 choice = self._cost(view, Grain(w, h, k))
                 if choice is not None and choice.latency < limit - 1e-9:
                     best, limit = choice, choice.latency
         return best
+
+    def floor(self, view: SubgraphView, w: int, h: int) -> float:
+        """A lower bound on the latency of every ``[w, h, k]`` in every
+        named traversal: the cheapest named traversal's transfer time at
+        one k-step.
+
+        A cell costs at least its transfer time (SPEC §5), so a
+        subgraph at least the sum of them. Stores and the loads keyed
+        without a k-step are the same at every ``k`` (§5.2). A use
+        keyed by k-step is loaded at most once per tile at one k-step;
+        at several, when no other use reads its tensor, its last key
+        is its own at the previous k-step, so it is loaded at every
+        cell, its sizes summing to at least the one-step size. When two
+        uses share a tensor, 0 (no floor). Compute is not part of it:
+        with head and tail MatMuls it changes with the number of
+        k-steps.
+        """
+        tensors = [u.tensor for u in view.uses]
+        if len(set(tensors)) < len(tensors):
+            return 0.0
+        grain = Grain(w, h, max(view.k_slicing, 1))
+        names = (
+            TRAVERSALS if traversal_matters(view, grain) else TRAVERSALS[:1]
+        )
+        return min(view_cost(view, grain, n).memory_time for n in names)
 
     def _fitting(
         self, view: SubgraphView, w: int, h: int, k_cap: int

@@ -33,6 +33,7 @@ from full_grain import FullGrain
 
 from mlsched import Problem, evaluate, load_problem
 from mlsched.heuristics import DependencyAnalyzer, GranularityOptimizer
+from mlsched.model import SubgraphView
 from mlsched.model.schedule import Step, to_solution
 from mlsched.model.types import Rules
 
@@ -48,16 +49,41 @@ State = tuple[
 
 
 def op_sets(p: Problem, opt: Optimizer, max_ops: int) -> list[tuple[int, ...]]:
-    """Every op set of up to ``max_ops`` ops that some granularity fits
-    (without retention; retention only adds to the working set)."""
+    """Every op set of up to ``max_ops`` ops that some granularity may
+    fit: the fine optimizer's test, or for :class:`FullGrain` only that
+    its outputs share a shape (costing every ``[w, h, k]`` of every op
+    set up front is what made large blocks slow; ``best`` says None
+    later where nothing fits)."""
     deps = DependencyAnalyzer(p)
     out = []
     for k in range(1, max_ops + 1):
         for ops in itertools.combinations(range(p.num_ops), k):
             ordered = deps.in_order(ops)
-            if opt.best(ordered) is not None:
+            if isinstance(opt, FullGrain):
+                fits = SubgraphView(p, ordered).shape_violation() is None
+            else:
+                fits = opt.best(ordered) is not None
+            if fits:
                 out.append(ordered)
     return out
+
+
+def idle_retain(p: Problem, opset: set[int], t: int) -> bool:
+    """Whether retaining ``t`` from the last step can only cost more.
+
+    Only ops of the step read ``t`` and no MatMul reads it from a
+    MatMul, so keeping it ephemeral changes no MatMul role; retained,
+    it is loaded by its readers and adds an output plane (SPEC §3,
+    §5.2, §6), and nothing after the step reads it.
+    """
+    readers = p.consumers[t]
+    return (
+        bool(readers)
+        and opset.issuperset(readers)
+        and not (
+            p.is_matmul[p.producer[t]] and any(p.is_matmul[c] for c in readers)
+        )
+    )
 
 
 def successors(
@@ -69,12 +95,16 @@ def successors(
     edges: set[tuple[int, int]],
     rules: str,
     drop: bool = False,
+    budget: float = float("inf"),
 ) -> list[tuple[float, State, Step]]:
     """Every step running ``ops`` from ``state``: cost, state, step.
 
     With ``drop`` a retained set may also be lost (held by a subgraph
     that does not read it, which ``strict_blocks.py`` needs), so the
-    next step gets nothing retained."""
+    next step gets nothing retained. Left out: steps costing ``budget``
+    or more, retained sets of ``capacity`` elements or more before
+    another step, and at the last step sets with an idle tensor
+    (:func:`idle_retain`)."""
     covered, slow, before, owed, met = state
     produced = {t: o for o in ops for t in p.outputs[o]}
     if not all(
@@ -88,11 +118,22 @@ def successors(
     keep = [t for t in produced if t not in p.graph_outputs]
     if rules == "contest":
         keep += sorted(before - set(produced))
+    last = len(covered | opset) == p.num_ops
     out = []
     for r in range(min(max_retain, len(keep)) + 1):
         for retain in map(frozenset, itertools.combinations(keep, r)):
-            choice = opt.best(ops, before, retain)
-            if choice is None:
+            held = sum(p.sizes[t] for t in retain)
+            # The next subgraph would hold all of it (SPEC §6).
+            if held >= p.fast_memory_capacity and not last:
+                continue
+            if last and any(idle_retain(p, opset, t) for t in retain):
+                continue
+            choice = (
+                opt.best(ops, before, retain, budget)
+                if isinstance(opt, FullGrain)
+                else opt.best(ops, before, retain)
+            )
+            if choice is None or choice.latency >= budget:
                 continue
             hidden = {
                 t
@@ -116,12 +157,8 @@ def successors(
             )
             step = Step(ops, choice.grain, choice.traversal, tuple(retain))
             out.append((choice.latency, nxt, step))
-            if (
-                drop
-                and retain
-                and sum(p.sizes[t] for t in retain) < p.fast_memory_capacity
-            ):
-                lost = (nxt[0], nxt[1], frozenset(), nxt[3], nxt[4])
+            if drop and retain and held < p.fast_memory_capacity:
+                lost: State = (nxt[0], nxt[1], frozenset(), nxt[3], nxt[4])
                 out.append((choice.latency, lost, step))
     return out
 
@@ -133,8 +170,14 @@ def shortest(
     rules: Rules = "strict",
     full: bool = False,
     drop: bool = False,
+    upper: float = float("inf"),
 ) -> tuple[float, list[Step]]:
-    """The cheapest schedule and its latency (sum of step latencies)."""
+    """The cheapest schedule and its latency (sum of step latencies).
+
+    With ``upper`` (the latency of a known schedule of ``p``) paths
+    costing more are cut, and each step is costed only below what is
+    left of it: the result is the same, found sooner.
+    """
     opt: Optimizer = (
         FullGrain(p, rules)
         if full
@@ -143,13 +186,19 @@ def shortest(
     sets = op_sets(p, opt, max_ops)
     edges = {(p.producer[t], c) for t in p.producer for c in p.consumers[t]}
     inputs = frozenset(t for t in p.graph_inputs)
-    empty: frozenset = frozenset()
-    start: State = (empty, inputs, empty, empty, empty)
+    start: State = (
+        frozenset(),
+        inputs,
+        frozenset(),
+        frozenset(),
+        frozenset(),
+    )
     dist = {start: 0.0}
     prev: dict[State, tuple[State, Step]] = {}
     heap = [(0.0, 0, start)]
     count = 0
     everything = frozenset(range(p.num_ops))
+    limit = upper + max(1e-6, 1e-9 * upper)
     while heap:
         d, _, state = heapq.heappop(heap)
         if d > dist[state]:
@@ -162,14 +211,17 @@ def shortest(
             return d, steps[::-1]
         for ops in sets:
             for cost, nxt, step in successors(
-                p, opt, state, ops, max_retain, edges, rules, drop
+                p, opt, state, ops, max_retain, edges, rules, drop, limit - d
             ):
                 if d + cost < dist.get(nxt, float("inf")) - 1e-9:
                     dist[nxt] = d + cost
                     prev[nxt] = (state, step)
                     count += 1
                     heapq.heappush(heap, (d + cost, count, nxt))
-    raise ValueError("no valid schedule")
+    raise ValueError(
+        "no valid schedule"
+        + ("" if upper == float("inf") else f" at or below {upper:,.1f}")
+    )
 
 
 def main() -> None:
