@@ -137,10 +137,9 @@ class FullGrain:
         if len(set(tensors)) < len(tensors):
             return 0.0
         grain = Grain(w, h, max(view.k_slicing, 1))
-        names = (
-            TRAVERSALS if traversal_matters(view, grain) else TRAVERSALS[:1]
+        return min(
+            view_cost(view, grain, n).memory_time for n in _orders(view, grain)
         )
-        return min(view_cost(view, grain, n).memory_time for n in names)
 
     def _fitting(
         self, view: SubgraphView, w: int, h: int, k_cap: int
@@ -154,16 +153,21 @@ class FullGrain:
     def _cost(self, view: SubgraphView, grain: Grain) -> Choice | None:
         if subgraph_violation(view, grain, self.rules) is not None:
             return None
-        names = (
-            TRAVERSALS if traversal_matters(view, grain) else TRAVERSALS[:1]
-        )
         out = None
-        for name in names:
+        for name in _orders(view, grain):
             self.costed += 1
             cost = view_cost(view, grain, name)
             if out is None or cost.latency < out.latency:
                 out = Choice(grain, name, cost)
         return out
+
+
+def _orders(view: SubgraphView, grain: Grain) -> tuple[str, ...]:
+    """The named traversals worth costing: raster alone where no order
+    can change the cost."""
+    if traversal_matters(view, grain):
+        return TRAVERSALS
+    return TRAVERSALS[:1]
 
 
 def retune(problem: Problem, steps: list[Step], rules: Rules) -> list[Step]:
