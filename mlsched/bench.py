@@ -122,6 +122,8 @@ class Row:
     status: str
     source: str | None
     lower_bound: float | None = None
+    #: The wall clock stopped a deterministic run: it may not reproduce.
+    cut_short: bool = False
 
     @property
     def proven_optimal(self) -> bool:
@@ -248,6 +250,7 @@ def _solve_task(task: Task) -> Outcome:
         status=result.status.value,
         source=result.source,
         lower_bound=result.lower_bound,
+        cut_short=result.cut_short,
     )
     return Outcome(row, result.solution.to_dict())
 
@@ -416,12 +419,19 @@ def table(results: Sequence[Row | Failure]) -> str:
         + (f"{geomean(ratios):6.3f}" if ratios else f"{'-':>6}")
     )
     failed = len(results) - len(rows)
+    cut = sum(1 for r in rows if r.cut_short)
     lines.append(
         f"{len(rows)} instances"
         + (f" (and {failed} failed)" if failed else "")
         + f"; at or below best published (rounded): {at_or_below}; "
         f"strictly better than the heuristic: {better}; "
         f"proven optimal (at the lower bound): {proven}"
+        + (
+            f"; deterministic runs the time limit cut short (they may "
+            f"not reproduce): {cut}"
+            if cut
+            else ""
+        )
     )
     return "\n".join(lines)
 

@@ -170,10 +170,12 @@ def _run(
     deadline = None if time_limit is None else start + time_limit
     with clock.virtual_if(
         search.deterministic and deadline is not None, start, deadline or start
-    ):
+    ) as virtual:
         result = _solve_list(
             p, method, rules, start, on_improvement, optimizer, deadline
         )
+    if virtual is not None and virtual.lost:
+        result = result.marked_cut_short()
     if initial is None:
         return result
     return _keep_better(p, result, initial, on_improvement)

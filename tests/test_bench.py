@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Callable, Iterator, Sequence
@@ -228,3 +229,33 @@ def test_dead_worker_is_an_error_row(tmp_path: Path) -> None:
     for r in results:
         assert isinstance(r, bench.Failure)
         assert r.error == "worker failed: RuntimeError: node lost"
+
+
+def test_cut_short_rows_are_recorded_and_counted(tmp_path: Path) -> None:
+    """Tests that a row whose deterministic run the wall clock stopped
+    carries ``cut_short`` into results.json and results.csv, and that
+    the table's last line counts it (and says nothing when none is)."""
+    row = bench.Row(
+        instance="g0",
+        ops=4,
+        method="cpsat",
+        rules="strict",
+        naive=10.0,
+        heuristic=9.0,
+        latency=8.0,
+        column_bound=None,
+        best_published=None,
+        time_limit=2.0,
+        runtime=2.1,
+        status="feasible",
+        source="cpsat",
+        cut_short=True,
+    )
+    clean = dataclasses.replace(row, instance="g1", cut_short=False)
+    bench.save([row, clean], str(tmp_path))
+    records = json.loads((tmp_path / "results.json").read_text())
+    assert [r["cut_short"] for r in records] == [True, False]
+    assert "cut_short" in (tmp_path / "results.csv").read_text().split()[0]
+    last = bench.table([row, clean]).splitlines()[-1]
+    assert last.endswith("may not reproduce): 1")
+    assert "cut short" not in bench.table([clean])

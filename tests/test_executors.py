@@ -102,6 +102,10 @@ def test_ray_matches_local(
     With ``--deterministic`` every budget is counted work, so both runs
     agree exactly even on a generated MoE graph whose 2 s budget cuts
     the search short (the malformed file being an error row in both).
+    A run the wall clock stopped (recorded as ``cut_short``: on a loaded
+    machine the MoE graph can meet its hard stop) promises no
+    reproducibility and is not compared; the two small graphs end long
+    before theirs and always are.
     """
     folder = tmp_path / "graphs"
     names = write_graphs(folder, 2)
@@ -122,7 +126,15 @@ def test_ray_matches_local(
     want = json.loads((local / "results.json").read_text())
     got = json.loads((remote / "results.json").read_text())
     assert [r["instance"] for r in got] == ["broken", *names]
-    assert [r["latency"] for r in got] == [r["latency"] for r in want]
+    compared = [
+        r["instance"]
+        for r, w in zip(got, want, strict=True)
+        if not (r["cut_short"] or w["cut_short"])
+    ]
+    assert set(names[:2]) <= set(compared)
+    assert [r["latency"] for r in got if r["instance"] in compared] == [
+        r["latency"] for r in want if r["instance"] in compared
+    ]
     assert got[0]["error"] == want[0]["error"]
     for name in names:
         assert (remote / f"{name}.cpsat.strict.json").is_file()

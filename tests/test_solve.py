@@ -13,6 +13,7 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_runner import run_cli, run_main
@@ -73,6 +74,7 @@ def test_heuristic_result_fields(rules: str) -> None:
     assert result.column_gap is None
     assert result.runtime > 0
     assert result.message == ""
+    assert not result.cut_short
     summary = result.summary()
     assert "4,500.0" in summary
     assert "heuristic (" + rules + " rules)" in summary
@@ -84,6 +86,7 @@ def test_heuristic_result_fields(rules: str) -> None:
     assert data["proven_optimal"] is True
     assert data["objective"] == result.objective
     assert data["subgraphs"] == 1
+    assert data["cut_short"] is False
     json.dumps(data)
 
 
@@ -325,3 +328,31 @@ def test_cli_progress_lines_never_compute_the_bound(tmp_path: Path) -> None:
         progress = [line for line in lines if "incumbent" in line]
         assert len(progress) == 2, lines
         assert all(("proven lb" in line) is named for line in progress)
+
+
+def test_deterministic_list_run_stopped_by_the_wall_clock_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests that a deterministic list-scheduler run that meets its
+    wall-clock hard stop (here the scheduler first stalls past the 0.2 s
+    limit, as on an overloaded machine) is marked ``cut_short`` and says
+    it may not reproduce, and still returns a valid schedule."""
+    import time
+
+    from mlsched.heuristics.scheduler import ListScheduler
+
+    schedule = ListScheduler.schedule
+
+    def stalled(self: ListScheduler, deadline: float | None) -> Any:
+        time.sleep(0.25)
+        return schedule(self, deadline)
+
+    monkeypatch.setattr(ListScheduler, "schedule", stalled)
+    result = solve(
+        "example3", method="heuristic", time_limit=0.2, deterministic=True
+    )
+    assert result.cut_short
+    assert "may not be reproducible" in result.message
+    assert result.to_dict()["cut_short"] is True
+    assert result.solution is not None
+    assert evaluate("example3", result.solution, "strict").valid

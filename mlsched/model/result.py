@@ -82,6 +82,10 @@ class Result:
     lower_bound
         A proven lower bound on the latency of every valid schedule
         (:func:`mlsched.model.bounds.lower_bound`), or ``None``.
+    cut_short
+        Whether the wall-clock limit stopped a deterministic solve before
+        its counted budget ran out: another run of the same problem,
+        seed and limit may then return a different schedule.
     """
 
     status: SolveStatus
@@ -95,6 +99,7 @@ class Result:
     heuristic_objective: float | None = None
     message: str = ""
     lower_bound: float | None = None
+    cut_short: bool = False
 
     @classmethod
     def infeasible(
@@ -109,6 +114,16 @@ class Result:
             solution=None,
             runtime=runtime,
             message=message,
+        )
+
+    def marked_cut_short(self) -> Result:
+        """This result of a deterministic solve that the wall-clock limit
+        stopped, saying so in its message."""
+        return replace(
+            self,
+            cut_short=True,
+            message=f"{self.message} (the time limit cut this "
+            "deterministic run short: it may not be reproducible)",
         )
 
     def with_lower_bound(self, lower_bound: float) -> Result:
@@ -196,4 +211,5 @@ class Result:
                 self.solution.num_subgraphs if self.solution else None
             ),
             "message": self.message,
+            "cut_short": self.cut_short,
         }

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from mlsched import clock
@@ -152,11 +152,7 @@ def solve_cpsat(
             )
         result = driver.run(begin, initial_solution)
     if virtual is not None and virtual.lost:
-        return replace(
-            result,
-            message=f"{result.message} (the time limit cut this "
-            "deterministic run short: it may not be reproducible)",
-        )
+        return result.marked_cut_short()
     return result
 
 

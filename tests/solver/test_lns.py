@@ -207,6 +207,7 @@ def test_deterministic_solve_keeps_the_wall_clock_limit(
     result = solve_cpsat(problem, "strict", 1.5, deterministic=True)
     assert time.perf_counter() - started < 2.0
     assert "may not be reproducible" in result.message  # the hard stop
+    assert result.cut_short
     assert result.solution is not None
     assert evaluate(problem, result.solution, "strict").valid
 
