@@ -258,7 +258,10 @@ def _keep_better(
         solution=initial,
         source="initial",
         message=f"the initial schedule beats the {result.method} schedule",
+        cut_short=False,
     )
+    if result.cut_short:
+        better = better.marked_cut_short()
     return better.with_lower_bound(
         lower_bound(p, result.rules)
         if result.lower_bound is None

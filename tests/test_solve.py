@@ -330,13 +330,26 @@ def test_cli_progress_lines_never_compute_the_bound(tmp_path: Path) -> None:
         assert all(("proven lb" in line) is named for line in progress)
 
 
+#: example3's optimum (see the module docstring): all three ops in one
+#: compute-bound native tile.
+EXAMPLE3_ONE_STEP = {
+    "subgraphs": [[0, 1, 2]],
+    "granularities": [[128, 128, 1]],
+    "tensors_to_retain": [[]],
+    "traversal_orders": [None],
+    "subgraph_latencies": [EXAMPLE3_LATENCY],
+}
+
+
+@pytest.mark.parametrize("initial", [None, EXAMPLE3_ONE_STEP])
 def test_deterministic_list_run_stopped_by_the_wall_clock_says_so(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, initial: dict[str, Any] | None
 ) -> None:
     """Tests that a deterministic list-scheduler run that meets its
     wall-clock hard stop (here the scheduler first stalls past the 0.2 s
     limit, as on an overloaded machine) is marked ``cut_short`` and says
-    it may not reproduce, and still returns a valid schedule."""
+    it may not reproduce, and still returns a valid schedule; also when
+    a given initial schedule beats the cut run's."""
     import time
 
     from mlsched.heuristics.scheduler import ListScheduler
@@ -349,10 +362,17 @@ def test_deterministic_list_run_stopped_by_the_wall_clock_says_so(
 
     monkeypatch.setattr(ListScheduler, "schedule", stalled)
     result = solve(
-        "example3", method="heuristic", time_limit=0.2, deterministic=True
+        "example3",
+        method="heuristic",
+        time_limit=0.2,
+        deterministic=True,
+        initial_solution=initial,
     )
     assert result.cut_short
     assert "may not be reproducible" in result.message
     assert result.to_dict()["cut_short"] is True
     assert result.solution is not None
     assert evaluate("example3", result.solution, "strict").valid
+    if initial is not None:
+        assert result.source == "initial"
+        assert result.objective == EXAMPLE3_LATENCY
