@@ -7,6 +7,7 @@ import math
 import weakref
 from typing import NamedTuple
 
+from mlsched.model.alone import alone_floor, runs_alone
 from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
 from mlsched.model.problem import Problem
 from mlsched.model.traffic import OutOfTime, traffic_bound
@@ -61,8 +62,10 @@ def relative_gap(latency: float, bound: float | None) -> float | None:
 def lower_bound(problem: Problem, rules: Rules = "strict") -> float:
     """A lower bound on the latency of every valid schedule.
 
-    The larger of :func:`compute_bound` and the traffic-aware bound of
-    :mod:`mlsched.model.traffic` (docs/lower-bound.md proves both).
+    The larger of :func:`alone_bound` (the compute bound, with the
+    traffic of MatMuls that can only run alone in strict) and the
+    traffic-aware bound of :mod:`mlsched.model.traffic`
+    (docs/lower-bound.md proves both).
 
     Parameters
     ----------
@@ -84,7 +87,7 @@ class ProvenBound(NamedTuple):
 
     value: float
     #: False where the traffic bound ran out of time: ``value`` is then
-    #: :func:`compute_bound` only (still proven, often far weaker).
+    #: :func:`alone_bound` only (still proven, often far weaker).
     traffic: bool
 
     @property
@@ -95,19 +98,20 @@ class ProvenBound(NamedTuple):
             return ""
         return (
             "the traffic-aware bound did not finish within the time "
-            "limit: the proven lower bound counts compute only"
+            "limit: the proven lower bound counts compute (and the "
+            "traffic of MatMuls that run alone) only"
         )
 
 
 def lower_bound_by(
     problem: Problem, rules: Rules, stop: float | None
 ) -> ProvenBound:
-    """:func:`lower_bound`, or the compute bound alone if the traffic
+    """:func:`lower_bound`, or :func:`alone_bound` alone if the traffic
     bound is not done by ``stop`` (a ``time.perf_counter()`` instant;
     None: no stop). Only complete bounds are kept for later calls."""
     known = _BOUNDS.setdefault(problem, {})
     if rules not in known:
-        floor = compute_bound(problem, rules)
+        floor = alone_bound(problem, rules)
         try:
             floor = max(floor, traffic_bound(problem, rules, stop))
         except OutOfTime:
@@ -157,6 +161,37 @@ def compute_bound(problem: Problem, rules: Rules = "strict") -> float:
     float
         The bound; a schedule that reaches it is optimal.
     """
+    return sum(_compute_floors(problem, rules))
+
+
+def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
+    """:func:`compute_bound`, where in strict each MatMul that can only
+    run alone with several k-steps also pays the loads and stores no
+    schedule hides behind its compute (:mod:`mlsched.model.alone`).
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    rules
+        ``"strict"`` or ``"contest"`` (the contest profile lets k reach
+        K, so there this is the compute bound).
+
+    Returns
+    -------
+    float
+        The bound; a schedule that reaches it is optimal.
+    """
+    floors = _compute_floors(problem, rules)
+    if rules == "strict":
+        for o in range(problem.num_ops):
+            if runs_alone(problem, o):
+                floors[o] = max(floors[o], alone_floor(problem, o))
+    return sum(floors)
+
+
+def _compute_floors(problem: Problem, rules: Rules) -> list[float]:
+    """Each op's least compute (see :func:`compute_bound`)."""
     p = problem
     # reach[o]: fewest tiles of any subgraph holding op o.
     reach: dict[int, int] = {}
@@ -173,7 +208,7 @@ def compute_bound(problem: Problem, rules: Rules = "strict") -> float:
             )
             for t in p.outputs[o]
         )
-    total = 0.0
+    floors = []
     for o in range(p.num_ops):
         tiles = []
         for t in p.outputs[o]:
@@ -183,5 +218,5 @@ def compute_bound(problem: Problem, rules: Rules = "strict") -> float:
             tiles.append(
                 min(own, max(reach[c] for c in readers)) if hidden else own
             )
-        total += p.base_costs[o] * min(tiles)
-    return total
+        floors.append(p.base_costs[o] * min(tiles))
+    return floors

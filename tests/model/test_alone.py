@@ -1,0 +1,159 @@
+"""MatMuls that can only run alone: their floor and the strict bound."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from exhaustive import optimum, tiny_problem
+from generators import hand_problem
+
+from mlsched import evaluate, load_problem
+from mlsched.model.alone import alone_floor, runs_alone
+from mlsched.model.bounds import alone_bound, compute_bound, lower_bound
+
+
+def single(base: int, capacity: int = 200_000) -> dict[str, Any]:
+    """T0 (128x512) @ T1 (512x128) -> T2 (128x128): one MatMul of K 512
+    on graph inputs, writing a graph output; bandwidth 10."""
+    return hand_problem(
+        [(128, 512), (512, 128), (128, 128)],
+        [("MatMul", [0, 1], 2, base)],
+        capacity,
+    )
+
+
+#: One tile at [128, 128, 128] (k <= 128 in strict): 4 k-steps, each
+#: computing 16384 / 4 = 4096 and loading 2 x 128 x 128 / 10 = 3276.8;
+#: the last also stores 16384 / 10 = 1638.4: 3 x 4096 + 4915.2 = 17203.2.
+#: Any other tile pays 16384 more compute, a smaller k steps with the
+#: same ratio and a smaller last step: so that is the optimum, and the
+#: bound's last-cell excess (-6.4 x 128 + 1638.4 = 819.2) meets it.
+COMPUTE_BOUND_STORE = single(16_384)
+#: Base 4096: every k-step loads 3276.8 over a compute of 1024. The
+#: cells after the first cost at least (25.6 - 8) x 384 + 1638.4 =
+#: 8396.8 over their compute, so the bound is 4096 + 8396.8 = 12492.8;
+#: the schedule above costs 4 x 3276.8 + 1638.4 = 14745.6 (the first
+#: cell's excess, 2252.8, is not in the bound).
+MEMORY_BOUND = single(4_096)
+
+ONE_TILE = {
+    "subgraphs": [[0]],
+    "granularities": [[128, 128, 128]],
+    "tensors_to_retain": [[]],
+    "traversal_orders": [None],
+    "subgraph_latencies": [0.0],
+}
+
+
+@pytest.mark.parametrize(
+    ("instance", "bound", "latency"),
+    [
+        (COMPUTE_BOUND_STORE, 17_203.2, 17_203.2),
+        (MEMORY_BOUND, 12_492.8, 14_745.6),
+    ],
+    ids=["store-in-last-step", "memory-bound"],
+)
+def test_hand_derived_alone_bound(
+    instance: dict[str, Any], bound: float, latency: float
+) -> None:
+    """Tests the bound of a MatMul that runs alone against the values
+    derived in the comments above, the one-tile schedule's latency, and
+    that the contest profile (k may reach K) keeps the compute bound."""
+    p = load_problem(instance)
+    assert alone_bound(p, "strict") == pytest.approx(bound, rel=1e-12)
+    assert lower_bound(p, "strict") >= bound * (1 - 1e-12)
+    ev = evaluate(p, ONE_TILE, "strict")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(latency, rel=1e-12)
+    assert alone_bound(p, "contest") == compute_bound(p, "contest")
+
+
+# Pointwise 0: T0 (128x512) -> T1 (128x512); MatMul 1: T1 @ T2 (512x128)
+# -> T3 (128x128), K 512. T1 holds 65,536 elements: under a capacity of
+# 200,000 it may be kept, so only T2 is sure to load: slope 12.8 -
+# 1000 / 512 = 10.846875, excess 10.846875 x 384 + 1638.4 = 5803.6,
+# floor 1000 + 5803.6. Under 60,000 T1 is never kept, and K > 128 keeps
+# it from being ephemeral: slope 23.646875, floor 1000 + 9080.4 + 1638.4.
+def prologue(capacity: int) -> dict[str, Any]:
+    """PROLOGUE of test_bounds.py under ``capacity``."""
+    return hand_problem(
+        [(128, 512), (128, 512), (512, 128), (128, 128)],
+        [("Pointwise", [0], 1, 100), ("MatMul", [1, 2], 3, 1000)],
+        capacity,
+    )
+
+
+@pytest.mark.parametrize(
+    ("capacity", "floor"),
+    [(200_000, 6_803.6), (60_000, 11_718.8)],
+    ids=["operand-may-be-kept", "operand-too-large"],
+)
+def test_an_operand_loads_only_if_never_kept(
+    capacity: int, floor: float
+) -> None:
+    """Tests that a produced operand counts as loaded at every k-step
+    only when it is at least the capacity (values in the comment)."""
+    p = load_problem(prologue(capacity))
+    assert runs_alone(p, 1)
+    assert alone_floor(p, 1) == pytest.approx(floor, rel=1e-12)
+
+
+# MatMul 0: T0 (128x512) @ T1 (512x128) -> T2; MatMul 1: T2 @ T3
+# (128x128) -> T4: a chain, so neither runs alone.
+CHAIN = hand_problem(
+    [(128, 512), (512, 128), (128, 128), (128, 128), (128, 128)],
+    [("MatMul", [0, 1], 2, 1000), ("MatMul", [2, 3], 4, 1000)],
+)
+# MatMul 0 of K 128 (not above k_native) beside a Pointwise op.
+SHALLOW = hand_problem(
+    [(128, 128), (128, 128), (128, 128), (128, 128)],
+    [("MatMul", [0, 1], 2, 1000), ("Pointwise", [2], 3, 100)],
+)
+
+
+@pytest.mark.parametrize(
+    ("instance", "op", "alone"),
+    [
+        (COMPUTE_BOUND_STORE, 0, True),  # K 512 on graph inputs
+        (prologue(200_000), 0, False),  # a Pointwise op
+        (prologue(200_000), 1, True),  # operand made by a Pointwise op
+        (CHAIN, 0, False),  # its output is read by a MatMul
+        (CHAIN, 1, False),  # its input is made by a MatMul
+        (SHALLOW, 0, False),  # K = k_native: one k-step is possible
+    ],
+    ids=[
+        "graph-inputs",
+        "pointwise",
+        "pointwise-operand",
+        "head",
+        "tail",
+        "shallow",
+    ],
+)
+def test_which_matmuls_run_alone(
+    instance: dict[str, Any], op: int, alone: bool
+) -> None:
+    """Tests the test for MatMuls standalone with several k-steps in
+    every strict subgraph, case by case (reasons in the table)."""
+    assert runs_alone(load_problem(instance), op) is alone
+
+
+def test_alone_bound_is_below_the_exact_optimum_of_tiny_problems() -> None:
+    """Tests that on tiny random problems where the bound exceeds the
+    compute bound (seeds 0-1499: sides 1-3, native sides 2-3, so K above
+    k_native is common), it never exceeds the optimum over every valid
+    strict schedule, and meets it on some."""
+    checked = tight = 0
+    for seed in range(1500):
+        p = load_problem(tiny_problem(random.Random(seed)))
+        bound = alone_bound(p, "strict")
+        if bound <= compute_bound(p, "strict"):
+            continue
+        best = optimum(p, "strict")
+        assert bound <= best * (1 + 1e-9), seed
+        checked += 1
+        tight += bound >= best * (1 - 1e-9)
+    assert checked >= 50
+    assert tight >= 5
