@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,8 @@ from generators import hand_problem
 from mlsched import evaluate, load_problem
 from mlsched.model.alone import alone_floor, runs_alone
 from mlsched.model.bounds import alone_bound, compute_bound, lower_bound
+
+RESULTS = Path(__file__).parents[2] / "benchmarks" / "results"
 
 
 def single(base: int, capacity: int = 200_000) -> dict[str, Any]:
@@ -157,3 +161,21 @@ def test_alone_bound_is_below_the_exact_optimum_of_tiny_problems() -> None:
         tight += bound >= best * (1 - 1e-9)
     assert checked >= 50
     assert tight >= 5
+
+
+def test_benchmark_14_strict_schedule_meets_the_bound() -> None:
+    """Tests that the committed strict schedule of benchmark 14 is valid
+    and meets the bound, which proves it optimal: its 18 MatMuls of
+    K = 512 run alone on 512x1024 outputs (capacity 400,000, bandwidth
+    40), each k-step of 128 computes 1000 and loads 819.2, and the last
+    one also stores 409.6, 228.8 over its compute on each of 32 tiles;
+    every other op runs at its compute floor."""
+    p = load_problem("mlsys-2026-14")
+    path = RESULTS / "strict" / "mlsys-2026-14.cpsat.strict.json"
+    ev = evaluate(p, json.loads(path.read_text()), "strict")
+    assert ev.valid, ev.message
+    assert sum(runs_alone(p, o) for o in range(p.num_ops)) == 18
+    assert alone_floor(p, 0) == pytest.approx(32 * (4000 + 228.8))
+    assert lower_bound(p, "strict") == pytest.approx(
+        ev.total_latency, rel=1e-9
+    )
