@@ -16,9 +16,9 @@ a Pointwise op can make it there, and §4 item 7 then needs w ≥ K for a
 left operand, h ≥ K for a right one). The last cell also stores every
 evicted output; each output of the subgraph has the grid's shape
 (§4 item 8), and one of at least the capacity, or a graph output, is
-evicted (§6, §8 item 4); a last subgraph may keep one, but then every
-reader of o's output runs there, down to a graph output of that shape,
-which it evicts.
+evicted (§6, §8 item 4); a last subgraph may keep one, but if o runs
+only there, every reader of o's output runs there too, down to a graph
+output of that shape, which it evicts.
 
 So past its first cell each tile of o costs at least its compute plus
 an excess no schedule avoids (docs/lower-bound.md §1b).
