@@ -1,11 +1,12 @@
 """MatMuls that can only run alone, with several k-steps (strict profile).
 
-Take a MatMul o whose K exceeds k_native, whose inputs no MatMul makes
-and whose outputs no MatMul reads. In every strict subgraph it is
-standalone (SPEC §3) with ⌈K/k⌉ ≥ 2 k-steps (§8 item 1: k ≤ k_native),
-so it is the only MatMul there: §4 item 7 allows at most one standalone
-with several k-steps and does not mix it with a head and a tail, and
-with one k-step three MatMuls would need K = k. The other ops of its
+Take a MatMul o whose K exceeds k_native and whose inputs no MatMul
+makes. In every strict subgraph where it does not head a chain (always,
+when no MatMul reads its outputs) it is standalone (SPEC §3) with
+⌈K/k⌉ ≥ 2 k-steps (§8 item 1: k ≤ k_native), so it is the only MatMul
+there: §4 item 7 allows at most one standalone with several k-steps and
+does not mix it with a head and a tail, and with one k-step three
+MatMuls would need K = k. The other ops of its
 subgraph are Pointwise and compute at k-step 0 only, so every later cell
 computes o's share base·k_eff/K and nothing else, while it loads o's
 operand slices afresh (their keys name the k-step, §5.2), unless the
@@ -17,22 +18,24 @@ left operand, h ≥ K for a right one). The last cell also stores every
 evicted output; each output of the subgraph has the grid's shape
 (§4 item 8), and one of at least the capacity, or a graph output, is
 evicted (§6, §8 item 4); a last subgraph may keep one, but if o runs
-only there, every reader of o's output runs there too, down to a graph
-output of that shape, which it evicts.
+only there, every reader of o's output runs there too (so no MatMul
+reads it), down to a graph output of that shape, which it evicts.
 
 So past its first cell each tile of o costs at least its compute plus
 an excess no schedule avoids (docs/lower-bound.md §1b).
 :func:`alone_floor` is the least compute plus excess of o over every
-grid it can run on and every tile size.
+grid it can run on alone and every tile size.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import numpy as np
 
+from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
 from mlsched.model.problem import Problem
 
 
@@ -56,23 +59,21 @@ class _Op(NamedTuple):
 
 
 def runs_alone(problem: Problem, o: int) -> bool:
-    """Whether ``o`` is a MatMul that is standalone with several k-steps
-    in every strict subgraph (see the module docstring)."""
+    """Whether ``o`` is a MatMul that is standalone with several k-steps,
+    and the only MatMul, in every strict subgraph where it does not head
+    a chain (see the module docstring)."""
     p = problem
     if not p.is_matmul[o] or p.k_op[o] <= p.k_native:
         return False
-    made_by_matmul = any(
+    return not any(
         t in p.producer and p.is_matmul[p.producer[t]] for t in p.inputs[o]
     )
-    read_by_matmul = any(
-        p.is_matmul[c] for t in p.outputs[o] for c in p.consumers[t]
-    )
-    return not (made_by_matmul or read_by_matmul)
 
 
 def alone_floor(problem: Problem, o: int) -> float:
     """The least compute plus unavoidable excess of ``o``, a MatMul for
-    which :func:`runs_alone` holds, in any strict schedule."""
+    which :func:`runs_alone` holds, in any strict subgraph where it does
+    not head a chain."""
     p = problem
     left, right = p.inputs[o]
     op = _Op(
@@ -91,6 +92,35 @@ def alone_floor(problem: Problem, o: int) -> float:
         )
         for grid in _grids(p, o)
     )
+
+
+def heading_floor(problem: Problem, o: int) -> float:
+    """The least compute of MatMul ``o`` heading a chain in a strict
+    subgraph (inf if no MatMul reads its output there).
+
+    Its base cost on every tile of the grid. With K above k_native o
+    makes such a subgraph hold exactly two MatMuls (one k-step needs the
+    tail's K at most k_native, and three MatMuls would need o's K = k),
+    so the grid is the shape of the tail's output or of a tensor
+    Pointwise ops make from it: at least the fewest native tiles of
+    those.
+    """
+    p = problem
+    tails = {
+        c
+        for t in p.outputs[o]
+        for c in p.consumers[t]
+        if p.is_matmul[c]
+        and may_be_ephemeral(p, "strict", o, t)
+        and can_pass_inside(p, "strict", o, c, t)
+    }
+    w_native, h_native = p.native_granularity
+    tiles = [
+        -(-g.width // w_native) * -(-g.height // h_native)
+        for c in tails
+        for g in _grids(p, c)
+    ]
+    return p.base_costs[o] * min(tiles) if tiles else math.inf
 
 
 def _loaded(p: Problem, t: int, beyond_side: bool) -> bool:

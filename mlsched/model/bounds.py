@@ -7,7 +7,7 @@ import math
 import weakref
 from typing import NamedTuple
 
-from mlsched.model.alone import alone_floor, runs_alone
+from mlsched.model.alone import alone_floor, heading_floor, runs_alone
 from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
 from mlsched.model.problem import Problem
 from mlsched.model.traffic import OutOfTime, traffic_bound
@@ -165,9 +165,11 @@ def compute_bound(problem: Problem, rules: Rules = "strict") -> float:
 
 
 def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
-    """:func:`compute_bound`, where in strict each MatMul that can only
-    run alone with several k-steps also pays the loads and stores no
-    schedule hides behind its compute (:mod:`mlsched.model.alone`).
+    """:func:`compute_bound`, where in strict each MatMul that runs alone
+    with several k-steps wherever it does not head a chain also pays the
+    loads and stores no schedule hides behind its compute there, unless
+    heading a chain computes it on so many more tiles that this costs
+    more (:mod:`mlsched.model.alone`).
 
     Parameters
     ----------
@@ -182,18 +184,19 @@ def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
     float
         The bound; a schedule that reaches it is optimal.
     """
-    floors = _compute_floors(problem, rules)
+    reach = _reach(problem, rules)
+    floors = _compute_floors(problem, rules, reach)
     if rules == "strict":
         for o in range(problem.num_ops):
             if runs_alone(problem, o):
-                floors[o] = max(floors[o], alone_floor(problem, o))
+                least = min(alone_floor(problem, o), heading_floor(problem, o))
+                floors[o] = max(floors[o], least)
     return sum(floors)
 
 
-def _compute_floors(problem: Problem, rules: Rules) -> list[float]:
-    """Each op's least compute (see :func:`compute_bound`)."""
-    p = problem
-    # reach[o]: fewest tiles of any subgraph holding op o.
+def _reach(p: Problem, rules: Rules) -> dict[int, int]:
+    """Per op, the fewest tiles of any subgraph holding it: its own
+    outputs' native tiles, or fewer down a chain of ephemeral links."""
     reach: dict[int, int] = {}
     for o in reversed(p.topological_order):
         reach[o] = min(
@@ -208,6 +211,15 @@ def _compute_floors(problem: Problem, rules: Rules) -> list[float]:
             )
             for t in p.outputs[o]
         )
+    return reach
+
+
+def _compute_floors(
+    p: Problem, rules: Rules, reach: dict[int, int] | None = None
+) -> list[float]:
+    """Each op's least compute (see :func:`compute_bound`)."""
+    if reach is None:
+        reach = _reach(p, rules)
     floors = []
     for o in range(p.num_ops):
         tiles = []

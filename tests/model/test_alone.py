@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,13 @@ from exhaustive import optimum, tiny_problem
 from generators import hand_problem
 
 from mlsched import evaluate, load_problem
-from mlsched.model.alone import alone_floor, runs_alone
-from mlsched.model.bounds import alone_bound, compute_bound, lower_bound
+from mlsched.model.alone import alone_floor, heading_floor, runs_alone
+from mlsched.model.bounds import (
+    _compute_floors,
+    alone_bound,
+    compute_bound,
+    lower_bound,
+)
 
 RESULTS = Path(__file__).parents[2] / "benchmarks" / "results"
 
@@ -123,7 +129,7 @@ SHALLOW = hand_problem(
         (COMPUTE_BOUND_STORE, 0, True),  # K 512 on graph inputs
         (prologue(200_000), 0, False),  # a Pointwise op
         (prologue(200_000), 1, True),  # operand made by a Pointwise op
-        (CHAIN, 0, False),  # its output is read by a MatMul
+        (CHAIN, 0, True),  # alone wherever it does not head the chain
         (CHAIN, 1, False),  # its input is made by a MatMul
         (SHALLOW, 0, False),  # K = k_native: one k-step is possible
     ],
@@ -142,6 +148,40 @@ def test_which_matmuls_run_alone(
     """Tests the test for MatMuls standalone with several k-steps in
     every strict subgraph, case by case (reasons in the table)."""
     assert runs_alone(load_problem(instance), op) is alone
+
+
+# MatMul 0: T0 (128x512) @ T1 (512x128) -> T2 (128x128), base 4096;
+# MatMul 1: T2 @ T3 (128x512) -> T4 (128x512), K 128, base 1000, 4 tiles.
+# Where MatMul 0 does not head MatMul 1 it runs alone: T2 (16,384
+# elements) may be kept, so no store is sure, and each k-step after the
+# first loads 25.6 per unit of k over a compute of 8: 4096 + 17.6 x 384
+# = 10,854.4. Heading MatMul 1 it computes on T4's 4 tiles: 16,384. The
+# bound takes the smaller for it, and MatMul 1's 4 x 1000.
+HEADS = hand_problem(
+    [(128, 512), (512, 128), (128, 128), (128, 512), (128, 512)],
+    [("MatMul", [0, 1], 2, 4096), ("MatMul", [2, 3], 4, 1000)],
+)
+
+
+def test_a_matmul_that_may_head_pays_the_cheaper_way() -> None:
+    """Tests the floors of a MatMul that can run alone or head a chain
+    (values in the comment above) and that a valid schedule of the
+    pair does not beat the bound."""
+    p = load_problem(HEADS)
+    assert runs_alone(p, 0)
+    assert alone_floor(p, 0) == pytest.approx(10_854.4, rel=1e-12)
+    assert heading_floor(p, 0) == 16_384.0
+    assert alone_bound(p, "strict") == pytest.approx(14_854.4, rel=1e-12)
+    apart = {
+        "subgraphs": [[0], [1]],
+        "granularities": [[128, 128, 128], [128, 128, 128]],
+        "tensors_to_retain": [[2], []],
+        "traversal_orders": [None, None],
+        "subgraph_latencies": [0.0, 0.0],
+    }
+    ev = evaluate(p, apart, "strict")
+    assert ev.valid, ev.message
+    assert ev.total_latency >= alone_bound(p, "strict")
 
 
 def test_alone_bound_is_below_the_exact_optimum_of_tiny_problems() -> None:
@@ -174,8 +214,34 @@ def test_benchmark_14_strict_schedule_meets_the_bound() -> None:
     path = RESULTS / "strict" / "mlsys-2026-14.cpsat.strict.json"
     ev = evaluate(p, json.loads(path.read_text()), "strict")
     assert ev.valid, ev.message
-    assert sum(runs_alone(p, o) for o in range(p.num_ops)) == 18
+    alone = [o for o in range(p.num_ops) if runs_alone(p, o)]
+    assert sum(heading_floor(p, o) == math.inf for o in alone) == 18
     assert alone_floor(p, 0) == pytest.approx(32 * (4000 + 228.8))
     assert lower_bound(p, "strict") == pytest.approx(
         ev.total_latency, rel=1e-9
     )
+
+
+def test_a_matmul_that_may_head_stays_below_the_optimum() -> None:
+    """Tests that on tiny random problems where a MatMul that could head
+    a chain gets more than its compute floor (seeds 0-19,999: the case
+    is rare), the bound never exceeds the optimum over every valid
+    strict schedule, and meets it on some."""
+    checked = tight = 0
+    for seed in range(20_000):
+        p = load_problem(tiny_problem(random.Random(seed)))
+        floors = _compute_floors(p, "strict")
+        raised = any(
+            runs_alone(p, o)
+            and heading_floor(p, o) < math.inf
+            and min(alone_floor(p, o), heading_floor(p, o)) > floors[o]
+            for o in range(p.num_ops)
+        )
+        if not raised:
+            continue
+        bound, best = alone_bound(p, "strict"), optimum(p, "strict")
+        assert bound <= best * (1 + 1e-9), seed
+        checked += 1
+        tight += bound >= best * (1 - 1e-9)
+    assert checked >= 30
+    assert tight >= 5
