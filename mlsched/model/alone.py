@@ -24,7 +24,9 @@ reads it), down to a graph output of that shape, which it evicts.
 So past its first cell each tile of o costs at least its compute plus
 an excess no schedule avoids (docs/lower-bound.md §1b).
 :func:`alone_floor` is the least compute plus excess of o over every
-grid it can run on alone and every tile size.
+grid it can run on alone and every tile size; :func:`heading_floor` its
+least compute where it heads a chain. An appearance of o is one or the
+other, so it costs at least the smaller.
 """
 
 from __future__ import annotations
