@@ -50,14 +50,18 @@ class _Grid(NamedTuple):
     evicted: bool
 
 
-class _Op(NamedTuple):
-    """What o's excess depends on besides the grid."""
+class _Cells(NamedTuple):
+    """A tile's cells after the first, per unit of k: the elements they
+    surely load (per row and per column of the tile, and a fixed part)
+    and the compute of every MatMul in them."""
 
+    #: o's compute per tile, and the depth the k-steps add up to.
     base: float
-    k: int
-    #: Whether the left (right) operand is loaded at every k-step.
-    left: bool
-    right: bool
+    depth: int
+    rows: float
+    cols: float
+    fixed: float
+    compute: float
 
 
 def runs_alone(problem: Problem, o: int) -> bool:
@@ -78,51 +82,78 @@ def alone_floor(problem: Problem, o: int) -> float:
     not head a chain."""
     p = problem
     left, right = p.inputs[o]
-    op = _Op(
-        float(p.base_costs[o]),
-        p.k_op[o],
-        _loaded(p, left, p.k_op[o] > p.native_granularity[0]),
-        _loaded(p, right, p.k_op[o] > p.native_granularity[1]),
+    k = p.k_op[o]
+    cells = _Cells(
+        base=float(p.base_costs[o]),
+        depth=k,
+        rows=float(_loaded(p, left, k > p.native_granularity[0])),
+        cols=float(_loaded(p, right, k > p.native_granularity[1])),
+        fixed=0.0,
+        compute=p.base_costs[o] / k,
     )
-    return min(
-        _least(
-            grid,
-            op,
-            float(p.slow_memory_bandwidth),
-            tuple(p.native_granularity),
-            p.k_native,
-        )
-        for grid in _grids(p, o)
-    )
+    return min(_least(p, grid, cells) for grid in _grids(p, o))
 
 
 def heading_floor(problem: Problem, o: int) -> float:
-    """The least compute of MatMul ``o`` heading a chain in a strict
-    subgraph (inf if no MatMul reads its output there).
+    """The least compute plus unavoidable excess of MatMul ``o`` (for
+    which :func:`runs_alone` holds) heading a chain in a strict subgraph;
+    inf if no MatMul can read its output there.
 
-    Its base cost on every tile of the grid. With K above k_native o
-    makes such a subgraph hold exactly two MatMuls (one k-step needs the
-    tail's K at most k_native, and three MatMuls would need o's K = k),
-    so the grid is the shape of the tail's output or of a tensor
-    Pointwise ops make from it: at least the fewest native tiles of
-    those.
+    Such a subgraph holds exactly two MatMuls, o and its tail c (one
+    k-step needs K_c at most k_native, and three MatMuls would need o's
+    K = k), so its grid is the shape of c's output or of a tensor
+    Pointwise ops make from it, on every tile of which o computes its
+    base cost. When K_c exceeds k_native too, every k-step after the
+    first computes only the two MatMuls' shares and loads o's other
+    operand (K_o by k) and c's other operand (a k-slice of a row or
+    column strip) unless they are kept or ephemeral: the same excess as
+    running alone, over K_c.
     """
     p = problem
-    tails = {
-        c
-        for t in p.outputs[o]
-        for c in p.consumers[t]
-        if p.is_matmul[c]
-        and may_be_ephemeral(p, "strict", o, t)
-        and can_pass_inside(p, "strict", o, c, t)
-    }
-    w_native, h_native = p.native_granularity
-    tiles = [
-        -(-g.width // w_native) * -(-g.height // h_native)
-        for c in tails
-        for g in _grids(p, c)
-    ]
-    return p.base_costs[o] * min(tiles) if tiles else math.inf
+    best = math.inf
+    for t in p.outputs[o]:
+        for c in p.consumers[t]:
+            if not (
+                p.is_matmul[c]
+                and may_be_ephemeral(p, "strict", o, t)
+                and can_pass_inside(p, "strict", o, c, t)
+            ):
+                continue
+            for side, fed in enumerate(p.inputs[c]):
+                if fed == t:
+                    for grid in _grids(p, c):
+                        best = min(best, _least(p, grid, _head(p, o, c, side)))
+    return best
+
+
+def _head(p: Problem, o: int, c: int, side: int) -> _Cells:
+    """The cells of ``o`` heading ``c`` through c's input ``side`` (0:
+    left): o's operand on the other side and c's other operand load a
+    k-slice at every k-step."""
+    k_o, k_c = p.k_op[o], p.k_op[c]
+    if k_c <= p.k_native:
+        # One k-step is possible: only o's compute per tile is sure.
+        return _Cells(float(p.base_costs[o]), k_c, 0.0, 0.0, 0.0, 0.0)
+    # Feeding c's left side, o reads its right operand by k-slices of K_o
+    # columns; c then loads its right operand by column strips.
+    mine = p.inputs[o][1 - side]
+    theirs = p.inputs[c][1 - side]
+    made = p.producer.get(theirs)
+    own = _loaded(p, mine, k_o > p.native_granularity[1 - side])
+    other = made != o and _loaded(
+        p,
+        theirs,
+        k_c > p.native_granularity[1 - side]
+        or (made is not None and p.is_matmul[made]),
+    )
+    return _Cells(
+        base=float(p.base_costs[o]),
+        depth=k_c,
+        rows=float(other) if side == 1 else 0.0,
+        cols=float(other) if side == 0 else 0.0,
+        fixed=own * k_o,
+        compute=(p.base_costs[o] + p.base_costs[c]) / k_c,
+    )
 
 
 def _loaded(p: Problem, t: int, beyond_side: bool) -> bool:
@@ -154,15 +185,26 @@ def _grids(p: Problem, o: int) -> set[_Grid]:
     return grids
 
 
+def _least(p: Problem, grid: _Grid, cells: _Cells) -> float:
+    """Least base·tiles plus excess over every tile of ``grid``."""
+    return _least_of(
+        grid,
+        cells,
+        float(p.slow_memory_bandwidth),
+        (p.native_granularity[0], p.native_granularity[1]),
+        p.k_native,
+    )
+
+
 @functools.lru_cache(maxsize=4096)
-def _least(
+def _least_of(
     grid: _Grid,
-    op: _Op,
+    cells: _Cells,
     bandwidth: float,
     native: tuple[int, int],
     k_native: int,
 ) -> float:
-    """Least base·tiles plus excess over every tile w × h of ``grid``."""
+    """:func:`_least`, cached by value."""
     h = np.arange(1, min(native[1], grid.height) + 1, dtype=float)[:, None]
     w = np.arange(1, min(native[0], grid.width) + 1, dtype=float)[None, :]
     rows, h_rem = np.divmod(grid.height, h)
@@ -170,11 +212,14 @@ def _least(
 
     def excess(hh: np.ndarray, ww: np.ndarray) -> np.ndarray:
         # One tile's cells after the first (docs/lower-bound.md §1b).
-        slope = (op.left * hh + op.right * ww) / bandwidth - op.base / op.k
+        if cells.depth <= k_native:
+            return np.zeros_like(hh * ww)
+        moved = cells.rows * hh + cells.cols * ww + cells.fixed
+        slope = moved / bandwidth - cells.compute
         store = grid.evicted * hh * ww / bandwidth
         out: np.ndarray = np.where(
             slope >= 0,
-            slope * (op.k - k_native) + store,
+            slope * (cells.depth - k_native) + store,
             np.maximum(0.0, slope * k_native + store),
         )
         return out
@@ -186,4 +231,4 @@ def _least(
         + (h_rem > 0) * (w_rem > 0) * excess(h_rem, w_rem)
     )
     tiles = (rows + (h_rem > 0)) * (cols + (w_rem > 0))
-    return float(np.min(op.base * tiles + total))
+    return float(np.min(cells.base * tiles + total))

@@ -167,9 +167,8 @@ def compute_bound(problem: Problem, rules: Rules = "strict") -> float:
 def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
     """:func:`compute_bound`, where in strict each MatMul that runs alone
     with several k-steps wherever it does not head a chain also pays the
-    loads and stores no schedule hides behind its compute there, unless
-    heading a chain computes it on so many more tiles that this costs
-    more (:mod:`mlsched.model.alone`).
+    loads and stores no schedule hides behind its compute, there or, if
+    that is less, where it heads one (:mod:`mlsched.model.alone`).
 
     Parameters
     ----------

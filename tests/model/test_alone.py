@@ -184,6 +184,42 @@ def test_a_matmul_that_may_head_pays_the_cheaper_way() -> None:
     assert ev.total_latency >= alone_bound(p, "strict")
 
 
+# MatMul 0: T0 (128x512) @ T1 (512x256) -> T2 (128x256), base 1000;
+# MatMul 1: T2 @ T3 (256x128) -> T4 (128x128), K 256, base 1000, 1 tile.
+# Heading MatMul 1 (K 256 > 128: several k-steps), each k-step after the
+# first computes 2000 / 256 per unit of k and loads T1's 512 x k slice
+# and T3's k x 128 one: (640 / 10 - 7.8125) x 128 + the store of T4
+# (1638.4) = 8830.4 on its one tile, so 1000 + 8830.4 = 9830.4. Alone
+# on T2's 2 tiles: 2 x (1000 + (25.6 - 1000 / 512) x 384) = 20,160.8.
+# With MatMul 1's tile: 10,830.4. Fused at [128, 128, 128] the pair
+# costs 14,745.6 in its first k-step (T0's strip, T1's and T3's slices)
+# and 9830.4 in its last: 24,576.
+DEEP_TAIL = hand_problem(
+    [(128, 512), (512, 256), (128, 256), (256, 128), (128, 128)],
+    [("MatMul", [0, 1], 2, 1000), ("MatMul", [2, 3], 4, 1000)],
+)
+
+
+def test_a_head_over_a_deep_tail_pays_its_reloads() -> None:
+    """Tests the floors of a MatMul heading a tail whose K is above
+    k_native (values in the comment above), and the fused schedule's
+    latency: its last k-step's excess is the one the bound charges."""
+    p = load_problem(DEEP_TAIL)
+    assert heading_floor(p, 0) == pytest.approx(9_830.4, rel=1e-12)
+    assert alone_floor(p, 0) == pytest.approx(20_160.8, rel=1e-12)
+    assert alone_bound(p, "strict") == pytest.approx(10_830.4, rel=1e-12)
+    fused = {
+        "subgraphs": [[0, 1]],
+        "granularities": [[128, 128, 128]],
+        "tensors_to_retain": [[]],
+        "traversal_orders": [None],
+        "subgraph_latencies": [0.0],
+    }
+    ev = evaluate(p, fused, "strict")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(24_576.0, rel=1e-12)
+
+
 def test_alone_bound_is_below_the_exact_optimum_of_tiny_problems() -> None:
     """Tests that on tiny random problems where the bound exceeds the
     compute bound (seeds 0-1499: sides 1-3, native sides 2-3, so K above
