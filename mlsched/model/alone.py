@@ -6,11 +6,11 @@ when no MatMul reads its outputs) it is standalone (SPEC §3) with
 ⌈K/k⌉ ≥ 2 k-steps (§8 item 1: k ≤ k_native), so it is the only MatMul
 there: §4 item 7 allows at most one standalone with several k-steps and
 does not mix it with a head and a tail, and with one k-step three
-MatMuls would need K = k. The other ops of its
-subgraph are Pointwise and compute at k-step 0 only, so every later cell
-computes o's share base·k_eff/K and nothing else, while it loads o's
-operand slices afresh (their keys name the k-step, §5.2), unless the
-operand is kept or ephemeral. A graph input is neither; a produced
+MatMuls would need K = k. The other ops of its subgraph are Pointwise
+and compute at k-step 0 only, so every later cell computes o's share
+base·k_eff/K and nothing else, while it loads o's operand slices afresh
+(their keys name the k-step, §5.2), unless the operand is kept or
+ephemeral. A graph input is neither; a produced
 tensor of at least the capacity is never kept (§6), and it cannot be
 ephemeral either when K exceeds the native side its slice spans (only
 a Pointwise op can make it there, and §4 item 7 then needs w ≥ K for a
@@ -24,9 +24,9 @@ reads it), down to a graph output of that shape, which it evicts.
 So past its first cell each tile of o costs at least its compute plus
 an excess no schedule avoids (docs/lower-bound.md §1b).
 :func:`alone_floor` is the least compute plus excess of o over every
-grid it can run on alone and every tile size; :func:`heading_floor` its
-least compute where it heads a chain. An appearance of o is one or the
-other, so it costs at least the smaller.
+grid it can run on alone and every tile size; :func:`heading_floor` the
+same where it heads a chain (its tail's compute shares those cells). An
+appearance of o is one or the other, so it costs at least the smaller.
 """
 
 from __future__ import annotations
