@@ -48,13 +48,20 @@ COMPUTE_BOUND_STORE = single(16_384)
 #: cell's excess, 2252.8, is not in the bound).
 MEMORY_BOUND = single(4_096)
 
-ONE_TILE = {
-    "subgraphs": [[0]],
-    "granularities": [[128, 128, 128]],
-    "tensors_to_retain": [[]],
-    "traversal_orders": [None],
-    "subgraph_latencies": [0.0],
-}
+
+def native(subgraphs: list[list[int]], retain: list[list[int]]) -> Any:
+    """A schedule of ``subgraphs``, each at [128, 128, 128] in raster
+    order, retaining ``retain``."""
+    return {
+        "subgraphs": subgraphs,
+        "granularities": [[128, 128, 128]] * len(subgraphs),
+        "tensors_to_retain": retain,
+        "traversal_orders": [None] * len(subgraphs),
+        "subgraph_latencies": [0.0] * len(subgraphs),
+    }
+
+
+ONE_TILE = native([[0]], [[]])
 
 
 @pytest.mark.parametrize(
@@ -172,13 +179,7 @@ def test_a_matmul_that_may_head_pays_the_cheaper_way() -> None:
     assert alone_floor(p, 0) == pytest.approx(10_854.4, rel=1e-12)
     assert heading_floor(p, 0) == 16_384.0
     assert alone_bound(p, "strict") == pytest.approx(14_854.4, rel=1e-12)
-    apart = {
-        "subgraphs": [[0], [1]],
-        "granularities": [[128, 128, 128], [128, 128, 128]],
-        "tensors_to_retain": [[2], []],
-        "traversal_orders": [None, None],
-        "subgraph_latencies": [0.0, 0.0],
-    }
+    apart = native([[0], [1]], [[2], []])
     ev = evaluate(p, apart, "strict")
     assert ev.valid, ev.message
     assert ev.total_latency >= alone_bound(p, "strict")
@@ -208,13 +209,7 @@ def test_a_head_over_a_deep_tail_pays_its_reloads() -> None:
     assert heading_floor(p, 0) == pytest.approx(9_830.4, rel=1e-12)
     assert alone_floor(p, 0) == pytest.approx(20_160.8, rel=1e-12)
     assert alone_bound(p, "strict") == pytest.approx(10_830.4, rel=1e-12)
-    fused = {
-        "subgraphs": [[0, 1]],
-        "granularities": [[128, 128, 128]],
-        "tensors_to_retain": [[]],
-        "traversal_orders": [None],
-        "subgraph_latencies": [0.0],
-    }
+    fused = native([[0, 1]], [[]])
     ev = evaluate(p, fused, "strict")
     assert ev.valid, ev.message
     assert ev.total_latency == pytest.approx(24_576.0, rel=1e-12)
