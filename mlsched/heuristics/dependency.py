@@ -7,7 +7,7 @@ from collections.abc import Container, Iterable
 from functools import cached_property
 
 from mlsched.model import Problem
-from mlsched.model.bounds import native_tiles
+from mlsched.model.chains import native_tiles
 
 
 class DependencyAnalyzer:

@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mlsched.model.chains import ShapesPast, pointwise_shapes, shapes_past
 from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
 from mlsched.model.problem import Problem
 
@@ -76,10 +77,13 @@ def runs_alone(problem: Problem, o: int) -> bool:
     )
 
 
-def alone_floor(problem: Problem, o: int) -> float:
+def alone_floor(
+    problem: Problem, o: int, past: ShapesPast | None = None
+) -> float:
     """The least compute plus unavoidable excess of ``o``, a MatMul for
     which :func:`runs_alone` holds, in any strict subgraph where it does
-    not head a chain."""
+    not head a chain (``past``: :func:`~mlsched.model.chains.shapes_past`
+    of the problem, if already built)."""
     p = problem
     left, right = p.inputs[o]
     k = p.k_op[o]
@@ -91,10 +95,13 @@ def alone_floor(problem: Problem, o: int) -> float:
         fixed=0.0,
         compute=p.base_costs[o] / k,
     )
-    return min(_least(p, grid, cells) for grid in _grids(p, o))
+    past = shapes_past(p) if past is None else past
+    return min(_least(p, grid, cells) for grid in _grids(p, o, past))
 
 
-def heading_floor(problem: Problem, o: int) -> float:
+def heading_floor(
+    problem: Problem, o: int, past: ShapesPast | None = None
+) -> float:
     """The least compute plus unavoidable excess of MatMul ``o`` (for
     which :func:`runs_alone` holds) heading a chain in a strict subgraph;
     inf if no MatMul can read its output there.
@@ -107,9 +114,10 @@ def heading_floor(problem: Problem, o: int) -> float:
     first computes only the two MatMuls' shares and loads o's other
     operand (K_o by k) and c's other operand (a k-slice of a row or
     column strip) unless they are kept or ephemeral: the same excess as
-    running alone, over K_c.
+    running alone, over K_c. ``past`` as for :func:`alone_floor`.
     """
     p = problem
+    past = shapes_past(p) if past is None else past
     best = math.inf
     for t in p.outputs[o]:
         for c in p.consumers[t]:
@@ -121,7 +129,7 @@ def heading_floor(problem: Problem, o: int) -> float:
                 continue
             for side, fed in enumerate(p.inputs[c]):
                 if fed == t:
-                    for grid in _grids(p, c):
+                    for grid in _grids(p, c, past):
                         best = min(best, _least(p, grid, _head(p, o, c, side)))
     return best
 
@@ -165,24 +173,12 @@ def _loaded(p: Problem, t: int, beyond_side: bool) -> bool:
     return beyond_side and p.sizes[t] >= p.fast_memory_capacity
 
 
-def _grids(p: Problem, o: int) -> set[_Grid]:
+def _grids(p: Problem, o: int, past: ShapesPast) -> set[_Grid]:
     """Every grid a subgraph holding ``o`` can have: the shape of o's
     output or of a tensor Pointwise ops make from it, since the other
     ops of such a subgraph are Pointwise and an ephemeral output's
     readers are inside it, down to an output of the subgraph."""
-    grids: set[_Grid] = set()
-    todo = list(p.outputs[o])
-    seen = set(todo)
-    while todo:
-        t = todo.pop()
-        evicted = t in p.graph_outputs or p.sizes[t] >= p.fast_memory_capacity
-        grids.add(_Grid(p.widths[t], p.heights[t], evicted))
-        for c in p.consumers[t]:
-            for u in p.outputs[c]:
-                if not p.is_matmul[c] and u not in seen:
-                    seen.add(u)
-                    todo.append(u)
-    return grids
+    return {_Grid(*shape) for shape in pointwise_shapes(p, o, past)}
 
 
 def _least(p: Problem, grid: _Grid, cells: _Cells) -> float:

@@ -8,20 +8,13 @@ import weakref
 from typing import NamedTuple
 
 from mlsched.model.alone import alone_floor, heading_floor, runs_alone
-from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
+from mlsched.model.chains import Chains, native_tiles
+from mlsched.model.fusible import may_be_ephemeral
 from mlsched.model.problem import Problem
 from mlsched.model.traffic import OutOfTime, traffic_bound
 from mlsched.model.types import Rules
 
 logger = logging.getLogger(__name__)
-
-
-def native_tiles(problem: Problem, t: int) -> int:
-    """Fewest tiles a subgraph whose outputs have tensor t's shape runs."""
-    w_native, h_native = problem.native_granularity
-    return -(-problem.widths[t] // w_native) * -(
-        -problem.heights[t] // h_native
-    )
 
 
 def compute_floor(problem: Problem) -> float:
@@ -183,51 +176,35 @@ def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
     float
         The bound; a schedule that reaches it is optimal.
     """
-    reach = _reach(problem, rules)
-    floors = _compute_floors(problem, rules, reach)
+    chains = Chains(problem, rules)
+    floors = _compute_floors(problem, rules, chains)
     if rules == "strict":
         for o in range(problem.num_ops):
             if runs_alone(problem, o):
-                least = min(alone_floor(problem, o), heading_floor(problem, o))
+                least = min(
+                    alone_floor(problem, o, chains.past),
+                    heading_floor(problem, o, chains.past),
+                )
                 floors[o] = max(floors[o], least)
     return sum(floors)
 
 
-def _reach(p: Problem, rules: Rules) -> dict[int, int]:
-    """Per op, the fewest tiles of any subgraph holding it: its own
-    outputs' native tiles, or fewer down a chain of ephemeral links."""
-    reach: dict[int, int] = {}
-    for o in reversed(p.topological_order):
-        reach[o] = min(
-            min(
-                [native_tiles(p, t)]
-                + [
-                    reach[c]
-                    for c in p.consumers[t]
-                    if may_be_ephemeral(p, rules, o, t)
-                    and can_pass_inside(p, rules, o, c, t)
-                ]
-            )
-            for t in p.outputs[o]
-        )
-    return reach
-
-
 def _compute_floors(
-    p: Problem, rules: Rules, reach: dict[int, int] | None = None
+    p: Problem, rules: Rules, chains: Chains | None = None
 ) -> list[float]:
     """Each op's least compute (see :func:`compute_bound`)."""
-    if reach is None:
-        reach = _reach(p, rules)
+    chains = Chains(p, rules) if chains is None else chains
     floors = []
     for o in range(p.num_ops):
         tiles = []
         for t in p.outputs[o]:
             readers = p.consumers[t]
-            hidden = readers and may_be_ephemeral(p, rules, o, t)
-            own = native_tiles(p, t)
-            tiles.append(
-                min(own, max(reach[c] for c in readers)) if hidden else own
-            )
+            own: float = native_tiles(p, t)
+            if readers and may_be_ephemeral(p, rules, o, t):
+                start = chains.start(o)
+                own = min(
+                    own, max(chains.via(o, c, t, start) for c in readers)
+                )
+            tiles.append(own)
         floors.append(p.base_costs[o] * min(tiles))
     return floors

@@ -57,6 +57,30 @@ FORK = hand_problem(
     ],
 )
 
+# MatMul 0: T0 (512x128) @ T1 (128x512) -> T2 (512x512), K 128, 16 tiles;
+# Pointwise 1: T2 -> T3; MatMul 2: T3 @ T4 (512x128) -> T5 (512x128),
+# K 512, 4 tiles; MatMul 3: T5 @ T6 (128x128) -> T7 (512x128), K 128.
+# T3 reaches MatMul 2 across a native side only with one k-step, so
+# MatMul 2 heads MatMul 3 there: two MatMuls, MatMul 0 cannot join.
+SCORES = hand_problem(
+    [
+        (512, 128),
+        (128, 512),
+        (512, 512),
+        (512, 512),
+        (512, 128),
+        (512, 128),
+        (128, 128),
+        (512, 128),
+    ],
+    [
+        ("MatMul", [0, 1], 2, 100),
+        ("Pointwise", [2], 3, 10),
+        ("MatMul", [3, 4], 5, 1000),
+        ("MatMul", [5, 6], 7, 100),
+    ],
+)
+
 
 @pytest.mark.parametrize(
     ("instance", "rules", "expected"),
@@ -70,6 +94,10 @@ FORK = hand_problem(
         (HEADED, "strict", 2100.0),  # MatMul 1 a head, tail K 128: 1 tile
         (FORK, "contest", 3200.0),  # op 0: the larger reader grid, 2
         (FORK, "strict", 3400.0),  # no fusion: op 0 pays its 4 tiles
+        # MatMul 0 on T2's 16 tiles (1600), Pointwise 1 heading into
+        # MatMul 2's chain on T7's 4 (40), MatMuls 2 and 3 on 4 (4400).
+        (SCORES, "strict", 6040.0),
+        (SCORES, "contest", 4840.0),  # k may reach K: all on 4 tiles
     ],
     ids=[
         "example3-strict",
@@ -81,6 +109,8 @@ FORK = hand_problem(
         "headed-strict",
         "fork-contest",
         "fork-strict",
+        "scores-strict",
+        "scores-contest",
     ],
 )
 def test_hand_derived_compute_bound(

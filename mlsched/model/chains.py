@@ -1,0 +1,188 @@
+"""The fewest tiles a subgraph holding an op can have (docs §1).
+
+A subgraph's grid is the shape of one of its outputs. Follow an op's
+output down ephemeral links inside the subgraph, each one a fusion some
+valid subgraph allows (:func:`~mlsched.model.fusible.can_pass_inside`):
+the chain ends at an output, whose native tile count bounds the grid's.
+
+In strict two more facts cut chains short. A subgraph with a MatMul of
+K above k_native holds at most two MatMuls: several k-steps allow one
+head and one tail or one standalone (SPEC §4 item 7), and one k-step
+with three needs every K equal to k ≤ k_native (§8 item 1). And a
+Pointwise output read ephemerally by such a MatMul c across a native
+side needs one k-step, so a tail d of K ≤ k_native that c heads: the
+subgraph's MatMuls are then c and d alone, and its grid lies past d,
+down Pointwise links only. So each op is followed with the number of
+MatMuls its chain already holds and whether one is that deep.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
+from mlsched.model.problem import Problem
+from mlsched.model.types import Rules
+
+
+class Chain(NamedTuple):
+    """What a chain holds so far: MatMuls (3 standing for more) and
+    whether one of them has K above k_native."""
+
+    matmuls: int
+    deep: bool
+
+
+def native_tiles(problem: Problem, t: int) -> int:
+    """Fewest tiles a subgraph whose outputs have tensor t's shape runs."""
+    w_native, h_native = problem.native_granularity
+    return -(-problem.widths[t] // w_native) * -(
+        -problem.heights[t] // h_native
+    )
+
+
+class Chains:
+    """Fewest tiles of a subgraph holding an op, per chain state.
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    rules
+        ``"strict"`` or ``"contest"`` (where only the fusion test
+        applies).
+    """
+
+    def __init__(self, problem: Problem, rules: Rules) -> None:
+        self.problem = problem
+        self.rules = rules
+        p = problem
+        # Every link some valid subgraph allows: (reader, tensor).
+        self._links = {
+            o: [
+                (c, t)
+                for t in p.outputs[o]
+                if may_be_ephemeral(p, rules, o, t)
+                for c in p.consumers[t]
+                if can_pass_inside(p, rules, o, c, t)
+            ]
+            for o in range(p.num_ops)
+        }
+        #: :func:`shapes_past` of the problem.
+        self.past = shapes_past(p)
+        self._tails: dict[int, float] = {}
+        self._fewest: dict[tuple[int, Chain], float] = {}
+        for o in reversed(p.topological_order):
+            own = min(native_tiles(p, t) for t in p.outputs[o])
+            for chain in _STATES if rules == "strict" else _STATES[:1]:
+                links = [self.via(o, c, t, chain) for c, t in self._links[o]]
+                self._fewest[o, chain] = min([own, *links])
+
+    def start(self, o: int) -> Chain:
+        """The chain of ``o`` alone."""
+        return self._with(Chain(0, False), o)
+
+    def fewest(self, o: int) -> float:
+        """Fewest tiles of any subgraph holding ``o``."""
+        return self._fewest[o, self.start(o)]
+
+    def via(self, o: int, c: int, t: int, chain: Chain) -> float:
+        """Fewest tiles of a subgraph where ``o``'s output ``t`` is an
+        ephemeral input of ``c``, ``o``'s chain being ``chain`` (inf if
+        no valid subgraph has that)."""
+        if (c, t) not in self._links[o]:
+            return math.inf
+        after = self._with(chain, c)
+        if self.rules == "strict" and after.matmuls >= 3 and after.deep:
+            return math.inf
+        if self._across_side(o, c, t):
+            # c must head a tail of small K: only chains of c alone.
+            return self._tail_grid(c) if chain.matmuls == 0 else math.inf
+        return self._fewest[c, after]
+
+    def _with(self, chain: Chain, c: int) -> Chain:
+        """``chain`` with op ``c`` added."""
+        p = self.problem
+        if not p.is_matmul[c] or self.rules != "strict":
+            return chain
+        return Chain(
+            min(3, chain.matmuls + 1),
+            chain.deep or p.k_op[c] > p.k_native,
+        )
+
+    def _across_side(self, o: int, c: int, t: int) -> bool:
+        """Whether Pointwise ``o`` feeds MatMul ``c`` across a native side
+        shorter than c's K (strict): only one k-step allows it."""
+        p = self.problem
+        if self.rules != "strict" or p.is_matmul[o] or not p.is_matmul[c]:
+            return False
+        w_native, h_native = p.native_granularity
+        lhs, rhs = p.inputs[c]
+        k = p.k_op[c]
+        return (t == lhs and k > w_native) or (t == rhs and k > h_native)
+
+    def _tail_grid(self, c: int) -> float:
+        """Fewest native tiles of a grid past a tail of small K that
+        ``c`` heads, down Pointwise links only."""
+        if c not in self._tails:
+            p = self.problem
+            tails = {
+                d
+                for d, _ in self._links[c]
+                if p.is_matmul[d] and p.k_op[d] <= p.k_native
+            }
+            w_native, h_native = p.native_granularity
+            self._tails[c] = min(
+                (
+                    -(-g.width // w_native) * -(-g.height // h_native)
+                    for d in tails
+                    for g in pointwise_shapes(p, d, self.past)
+                ),
+                default=math.inf,
+            )
+        return self._tails[c]
+
+
+_STATES = tuple(Chain(n, deep) for n in range(4) for deep in (False, True))
+
+
+class Shape(NamedTuple):
+    """A tensor shape, and whether a tensor of it is always evicted
+    (a graph output, or at least the capacity: strict keeps neither)."""
+
+    width: int
+    height: int
+    evicted: bool
+
+
+#: Per produced tensor, the shapes of it and of every tensor Pointwise
+#: ops make from it.
+ShapesPast = dict[int, frozenset[Shape]]
+
+
+def pointwise_shapes(p: Problem, o: int, past: ShapesPast) -> set[Shape]:
+    """The shapes of ``o``'s outputs and of every tensor Pointwise ops
+    make from them (``past``: :func:`shapes_past` of ``p``)."""
+    return set().union(*(past[t] for t in p.outputs[o]))
+
+
+def shapes_past(p: Problem) -> ShapesPast:
+    """:data:`ShapesPast` of ``p``, built once in one backward pass (a
+    walk per op would cross whole residual streams)."""
+    past: ShapesPast = {}
+    for x in reversed(p.topological_order):
+        for t in p.outputs[x]:
+            own = Shape(
+                p.widths[t],
+                p.heights[t],
+                t in p.graph_outputs or p.sizes[t] >= p.fast_memory_capacity,
+            )
+            later = [
+                past[u]
+                for c in p.consumers[t]
+                if not p.is_matmul[c]
+                for u in p.outputs[c]
+            ]
+            past[t] = frozenset({own}.union(*later))
+    return past
