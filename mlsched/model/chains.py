@@ -18,6 +18,7 @@ MatMuls its chain already holds and whether one is that deep.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -69,8 +70,6 @@ class Chains:
             ]
             for o in range(p.num_ops)
         }
-        #: :func:`shapes_past` of the problem.
-        self.past = shapes_past(p)
         self._tails: dict[int, float] = {}
         self._fewest: dict[tuple[int, Chain], float] = {}
         for o in reversed(p.topological_order):
@@ -79,13 +78,14 @@ class Chains:
                 links = [self.via(o, c, t, chain) for c, t in self._links[o]]
                 self._fewest[o, chain] = min([own, *links])
 
+    @functools.cached_property
+    def past(self) -> ShapesPast:
+        """:func:`shapes_past` of the problem."""
+        return shapes_past(self.problem)
+
     def start(self, o: int) -> Chain:
         """The chain of ``o`` alone."""
         return self._with(Chain(0, False), o)
-
-    def fewest(self, o: int) -> float:
-        """Fewest tiles of any subgraph holding ``o``."""
-        return self._fewest[o, self.start(o)]
 
     def via(self, o: int, c: int, t: int, chain: Chain) -> float:
         """Fewest tiles of a subgraph where ``o``'s output ``t`` is an
