@@ -185,13 +185,15 @@ def _block(
     """A cut-out block's least latency over the named orders (its
     optimum if searched, else its proven lower bound) and a lower bound
     over every order."""
-    bound = mlsched.lower_bound(q, "strict")
     if len(ops) > max_block:
+        bound = mlsched.lower_bound(q, "strict")
         return bound, bound
     best = shortest(
         q, q.num_ops, max_retain, "strict", True, True, fine_upper(q)
     )[0]
-    return best, best if order_free(p, ops) else bound
+    if order_free(p, ops):
+        return best, best
+    return best, mlsched.lower_bound(q, "strict")
 
 
 if __name__ == "__main__":

@@ -37,18 +37,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mlsched.model.chains import ShapesPast, pointwise_shapes, shapes_past
-from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
+from mlsched.model.chains import Chains, Shape, pointwise_shapes
 from mlsched.model.problem import Problem
-
-
-class _Grid(NamedTuple):
-    """A grid o can run on, and whether an output of that shape is
-    always evicted."""
-
-    width: int
-    height: int
-    evicted: bool
 
 
 class _Cells(NamedTuple):
@@ -78,12 +68,12 @@ def runs_alone(problem: Problem, o: int) -> bool:
 
 
 def alone_floor(
-    problem: Problem, o: int, past: ShapesPast | None = None
+    problem: Problem, o: int, chains: Chains | None = None
 ) -> float:
     """The least compute plus unavoidable excess of ``o``, a MatMul for
     which :func:`runs_alone` holds, in any strict subgraph where it does
-    not head a chain (``past``: :func:`~mlsched.model.chains.shapes_past`
-    of the problem, if already built)."""
+    not head a chain (``chains``: the problem's strict
+    :class:`~mlsched.model.chains.Chains`, if already built)."""
     p = problem
     left, right = p.inputs[o]
     k = p.k_op[o]
@@ -95,12 +85,13 @@ def alone_floor(
         fixed=0.0,
         compute=p.base_costs[o] / k,
     )
-    past = shapes_past(p) if past is None else past
-    return min(_least(p, grid, cells) for grid in _grids(p, o, past))
+    chains = Chains(p, "strict") if chains is None else chains
+    grids = pointwise_shapes(p, o, chains.past)
+    return min(_least(p, grid, cells) for grid in grids)
 
 
 def heading_floor(
-    problem: Problem, o: int, past: ShapesPast | None = None
+    problem: Problem, o: int, chains: Chains | None = None
 ) -> float:
     """The least compute plus unavoidable excess of MatMul ``o`` (for
     which :func:`runs_alone` holds) heading a chain in a strict subgraph;
@@ -114,23 +105,19 @@ def heading_floor(
     first computes only the two MatMuls' shares and loads o's other
     operand (K_o by k) and c's other operand (a k-slice of a row or
     column strip) unless they are kept or ephemeral: the same excess as
-    running alone, over K_c. ``past`` as for :func:`alone_floor`.
+    running alone, over K_c. ``chains`` as for :func:`alone_floor`.
     """
     p = problem
-    past = shapes_past(p) if past is None else past
+    chains = Chains(p, "strict") if chains is None else chains
     best = math.inf
-    for t in p.outputs[o]:
-        for c in p.consumers[t]:
-            if not (
-                p.is_matmul[c]
-                and may_be_ephemeral(p, "strict", o, t)
-                and can_pass_inside(p, "strict", o, c, t)
-            ):
-                continue
-            for side, fed in enumerate(p.inputs[c]):
-                if fed == t:
-                    for grid in _grids(p, c, past):
-                        best = min(best, _least(p, grid, _head(p, o, c, side)))
+    for c, t in chains.links(o):
+        if not p.is_matmul[c]:
+            continue
+        for side, fed in enumerate(p.inputs[c]):
+            if fed == t:
+                cells = _head(p, o, c, side)
+                for grid in pointwise_shapes(p, c, chains.past):
+                    best = min(best, _least(p, grid, cells))
     return best
 
 
@@ -173,15 +160,7 @@ def _loaded(p: Problem, t: int, beyond_side: bool) -> bool:
     return beyond_side and p.sizes[t] >= p.fast_memory_capacity
 
 
-def _grids(p: Problem, o: int, past: ShapesPast) -> set[_Grid]:
-    """Every grid a subgraph holding ``o`` can have: the shape of o's
-    output or of a tensor Pointwise ops make from it, since the other
-    ops of such a subgraph are Pointwise and an ephemeral output's
-    readers are inside it, down to an output of the subgraph."""
-    return {_Grid(*shape) for shape in pointwise_shapes(p, o, past)}
-
-
-def _least(p: Problem, grid: _Grid, cells: _Cells) -> float:
+def _least(p: Problem, grid: Shape, cells: _Cells) -> float:
     """Least base·tiles plus excess over every tile of ``grid``."""
     return _least_of(
         grid,
@@ -194,7 +173,7 @@ def _least(p: Problem, grid: _Grid, cells: _Cells) -> float:
 
 @functools.lru_cache(maxsize=4096)
 def _least_of(
-    grid: _Grid,
+    grid: Shape,
     cells: _Cells,
     bandwidth: float,
     native: tuple[int, int],

@@ -184,8 +184,8 @@ def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
         for o in range(problem.num_ops):
             if runs_alone(problem, o):
                 least = min(
-                    alone_floor(problem, o, chains.past),
-                    heading_floor(problem, o, chains.past),
+                    alone_floor(problem, o, chains),
+                    heading_floor(problem, o, chains),
                 )
                 floors[o] = max(floors[o], least)
     return sum(floors)

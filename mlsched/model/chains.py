@@ -37,10 +37,14 @@ class Chain(NamedTuple):
 
 def native_tiles(problem: Problem, t: int) -> int:
     """Fewest tiles a subgraph whose outputs have tensor t's shape runs."""
+    return shape_tiles(problem, problem.widths[t], problem.heights[t])
+
+
+def shape_tiles(problem: Problem, width: int, height: int) -> int:
+    """Fewest tiles a subgraph whose outputs are ``width`` by ``height``
+    runs: its native tile count."""
     w_native, h_native = problem.native_granularity
-    return -(-problem.widths[t] // w_native) * -(
-        -problem.heights[t] // h_native
-    )
+    return -(-width // w_native) * -(-height // h_native)
 
 
 class Chains:
@@ -82,6 +86,11 @@ class Chains:
     def past(self) -> ShapesPast:
         """:func:`shapes_past` of the problem."""
         return shapes_past(self.problem)
+
+    def links(self, o: int) -> list[tuple[int, int]]:
+        """Every (reader, tensor) that some valid subgraph lets ``o``'s
+        output reach ephemerally."""
+        return self._links[o]
 
     def start(self, o: int) -> Chain:
         """The chain of ``o`` alone."""
@@ -132,10 +141,9 @@ class Chains:
                 for d, _ in self._links[c]
                 if p.is_matmul[d] and p.k_op[d] <= p.k_native
             }
-            w_native, h_native = p.native_granularity
             self._tails[c] = min(
                 (
-                    -(-g.width // w_native) * -(-g.height // h_native)
+                    shape_tiles(p, g.width, g.height)
                     for d in tails
                     for g in pointwise_shapes(p, d, self.past)
                 ),
