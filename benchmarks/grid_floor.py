@@ -45,16 +45,10 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
-import math
 
 from mlsched import Problem, load_problem
 from mlsched.bench import reference
-
-
-def native_tiles(p: Problem, t: int) -> int:
-    """The fewest tiles a grid of tensor ``t``'s shape can have."""
-    w, h = p.native_granularity
-    return math.ceil(p.widths[t] / w) * math.ceil(p.heights[t] / h)
+from mlsched.model.chains import native_tiles
 
 
 def grid_floor(p: Problem) -> float:
