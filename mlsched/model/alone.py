@@ -53,6 +53,8 @@ class _Cells(NamedTuple):
     cols: float
     fixed: float
     compute: float
+    #: Compute at most of the other ops in a tile's first cell.
+    hidden: float = math.inf
 
 
 def runs_alone(problem: Problem, o: int) -> bool:
@@ -86,8 +88,11 @@ def alone_floor(
         compute=p.base_costs[o] / k,
     )
     chains = Chains(p, "strict") if chains is None else chains
-    grids = pointwise_shapes(p, o, chains.past)
-    return min(_least(p, grid, cells) for grid in grids)
+    best = math.inf
+    for grid in pointwise_shapes(p, o, chains.past):
+        hidden = _company(p, o, grid, chains, _most_seen(p, grid, cells))
+        best = min(best, _least(p, grid, cells._replace(hidden=hidden)))
+    return best
 
 
 def heading_floor(
@@ -151,6 +156,83 @@ def _head(p: Problem, o: int, c: int, side: int) -> _Cells:
     )
 
 
+def _most_seen(p: Problem, grid: Shape, cells: _Cells) -> float:
+    """The largest first-cell excess of ``cells`` on ``grid`` that other
+    ops' compute could hide: at the largest tile, the steepest."""
+    hh = min(p.native_granularity[1], grid.height)
+    ww = min(p.native_granularity[0], grid.width)
+    moved = cells.rows * hh + cells.cols * ww + cells.fixed
+    slope = moved / p.slow_memory_bandwidth - cells.compute
+    return max(0.0, slope * p.k_native)
+
+
+def _company(
+    p: Problem, o: int, grid: Shape, chains: Chains, enough: float
+) -> float:
+    """The most compute per tile of the Pointwise ops that can share a
+    strict subgraph of ``grid`` where ``o`` is the only MatMul, or a sum
+    of at least ``enough`` of it (past that, it hides every first cell).
+
+    The subgraph is connected (SPEC §8 item 3) through its own ops, o and
+    Pointwise ones, and each output of a Pointwise op there is of the
+    grid's shape (§4 item 8) or read there, by o or by Pointwise ops (no
+    other MatMul is there), down to one of the grid's shape or to o. So
+    only Pointwise ops with such an output, reached from o through such
+    ops, can be there.
+    """
+    feeds, barred = _feeding(p, o)
+    size = (grid.width, grid.height)
+
+    def fits(y: int) -> bool:
+        return y in feeds or any(
+            (s.width, s.height) == size
+            for t in p.outputs[y]
+            for s in chains.past[t]
+        )
+
+    seen = {o}
+    todo = [o]
+    total = 0.0
+    while todo and total < enough:
+        x = todo.pop()
+        near = [p.producer[t] for t in p.inputs[x] if t in p.producer]
+        near += [c for t in p.inputs[x] for c in p.consumers[t]]
+        near += [c for t in p.outputs[x] for c in p.consumers[t]]
+        for y in near:
+            if y in seen or y in barred or p.is_matmul[y] or not fits(y):
+                continue
+            seen.add(y)
+            todo.append(y)
+            total += p.base_costs[y]
+    return total
+
+
+def _feeding(p: Problem, o: int) -> tuple[set[int], set[int]]:
+    """The Pointwise ops with a path of Pointwise ops to an input of
+    ``o`` in a subgraph that holds o, and those barred from any: a
+    Pointwise op making o's operand across a native side shorter than K
+    (SPEC §4 item 7, §8 item 1)."""
+    w_native, h_native = p.native_granularity
+    found: set[int] = set()
+    barred: set[int] = set()
+    todo = []
+    for t, side in zip(p.inputs[o], (w_native, h_native)):
+        made = p.producer.get(t)
+        if made is None or p.is_matmul[made]:
+            continue
+        (barred if p.k_op[o] > side else found).add(made)
+        if p.k_op[o] <= side:
+            todo.append(made)
+    while todo:
+        x = todo.pop()
+        for t in p.inputs[x]:
+            y = p.producer.get(t)
+            if y is not None and not p.is_matmul[y] and y not in found:
+                found.add(y)
+                todo.append(y)
+    return found, barred
+
+
 def _loaded(p: Problem, t: int, beyond_side: bool) -> bool:
     """Whether operand ``t`` is loaded at every k-step: never kept and
     never ephemeral (``beyond_side``: K exceeds the native side its slice
@@ -192,9 +274,10 @@ def _least_of(
         moved = cells.rows * hh + cells.cols * ww + cells.fixed
         slope = moved / bandwidth - cells.compute
         store = grid.evicted * hh * ww / bandwidth
+        first = np.maximum(0.0, slope * k_native - cells.hidden)
         out: np.ndarray = np.where(
             slope >= 0,
-            slope * (cells.depth - k_native) + store,
+            slope * (cells.depth - k_native) + first + store,
             np.maximum(0.0, slope * k_native + store),
         )
         return out
