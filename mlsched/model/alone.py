@@ -53,8 +53,10 @@ class _Cells(NamedTuple):
     cols: float
     fixed: float
     compute: float
-    #: Compute at most of the other ops in a tile's first cell.
-    hidden: float = math.inf
+    #: What the other ops of a tile's first cell may hide of its loads:
+    #: per op, its compute and the slices it surely loads there (None:
+    #: it may hide them all).
+    company: tuple[tuple[float, int], ...] | None = None
 
 
 def runs_alone(problem: Problem, o: int) -> bool:
@@ -90,8 +92,8 @@ def alone_floor(
     chains = Chains(p, "strict") if chains is None else chains
     best = math.inf
     for grid in pointwise_shapes(p, o, chains.past):
-        hidden = _company(p, o, grid, chains, _most_seen(p, grid, cells))
-        best = min(best, _least(p, grid, cells._replace(hidden=hidden)))
+        company = _company(p, o, grid, chains, _most_seen(p, grid, cells))
+        best = min(best, _least(p, grid, cells._replace(company=company)))
     return best
 
 
@@ -168,17 +170,22 @@ def _most_seen(p: Problem, grid: Shape, cells: _Cells) -> float:
 
 def _company(
     p: Problem, o: int, grid: Shape, chains: Chains, enough: float
-) -> float:
-    """The most compute per tile of the Pointwise ops that can share a
-    strict subgraph of ``grid`` where ``o`` is the only MatMul, or a sum
-    of at least ``enough`` of it (past that, it hides every first cell).
+) -> tuple[tuple[float, int], ...] | None:
+    """What the Pointwise ops that can share a strict subgraph of
+    ``grid`` where ``o`` is the only MatMul may hide of its first cells:
+    per op, its base cost and how many slices it surely loads there;
+    None once their base costs add up to ``enough`` (they may hide all).
 
     The subgraph is connected (SPEC §8 item 3) through its own ops, o and
     Pointwise ones, and each output of a Pointwise op there is of the
     grid's shape (§4 item 8) or read there, by o or by Pointwise ops (no
     other MatMul is there), down to one of the grid's shape or to o. So
     only Pointwise ops with such an output, reached from o through such
-    ops, can be there.
+    ops, can be there. Such an op loads at k-step 0 an input that is
+    never kept or made there (a graph input, or one made by another
+    MatMul and at least the capacity) unless another Pointwise op of the
+    subgraph loads the same slice (§5.2 reuse): only inputs that none of
+    the others reads count.
     """
     feeds, barred = _feeding(p, o)
     size = (grid.width, grid.height)
@@ -193,7 +200,7 @@ def _company(
     seen = {o}
     todo = [o]
     total = 0.0
-    while todo and total < enough:
+    while todo:
         x = todo.pop()
         near = [p.producer[t] for t in p.inputs[x] if t in p.producer]
         near += [c for t in p.inputs[x] for c in p.consumers[t]]
@@ -204,7 +211,42 @@ def _company(
             seen.add(y)
             todo.append(y)
             total += p.base_costs[y]
-    return total
+            if total >= enough:
+                return None
+    seen.discard(o)
+    return tuple(
+        (float(p.base_costs[y]), _sure_loads(p, o, y, seen)) for y in seen
+    )
+
+
+def _sure_loads(p: Problem, o: int, q: int, company: set[int]) -> int:
+    """How many inputs Pointwise ``q`` surely loads in a subgraph where
+    MatMul ``o`` is the only MatMul and ``company`` holds every Pointwise
+    op that could be there."""
+    sure = 0
+    for t in set(p.inputs[q]):
+        made = p.producer.get(t)
+        never_kept = made is None or (
+            made != o
+            and p.is_matmul[made]
+            and p.sizes[t] >= p.fast_memory_capacity
+        )
+        shared = any(c != q and c in company for c in p.consumers[t])
+        sure += never_kept and not shared
+    return sure
+
+
+def _hidden(
+    cells: _Cells, area: np.ndarray, bandwidth: float
+) -> np.ndarray | float:
+    """What the first cell's other ops may hide of its loads, on tiles
+    of ``area`` elements: each op's compute above its own sure loads."""
+    if cells.company is None:
+        return math.inf
+    hidden: np.ndarray | float = 0.0
+    for base, sure in cells.company:
+        hidden = hidden + np.maximum(0.0, base - sure * area / bandwidth)
+    return hidden
 
 
 def _feeding(p: Problem, o: int) -> tuple[set[int], set[int]]:
@@ -274,7 +316,9 @@ def _least_of(
         moved = cells.rows * hh + cells.cols * ww + cells.fixed
         slope = moved / bandwidth - cells.compute
         store = grid.evicted * hh * ww / bandwidth
-        first = np.maximum(0.0, slope * k_native - cells.hidden)
+        first = np.maximum(
+            0.0, slope * k_native - _hidden(cells, hh * ww, bandwidth)
+        )
         out: np.ndarray = np.where(
             slope >= 0,
             slope * (cells.depth - k_native) + first + store,

@@ -317,3 +317,38 @@ def test_a_pointwise_op_may_hide_the_first_cell(
     ev = evaluate(p, native([[0, 1]], [[]]), "strict")
     assert ev.valid, ev.message
     assert ev.total_latency >= alone_bound(p, "strict")
+
+
+# The same with Pointwise 1 adding a graph input T3 (128x128) to T2: in
+# the first cell it also loads T3's slice, 1638.4, so it hides only its
+# compute above that: b = 1000 hides nothing (floor 4096 + 17.6 x 512 =
+# 13,107.2), b = 2000 hides 361.6 (floor 12,745.6). Fused at [128, 128,
+# 128], the first cell loads 4915.2: 4915.2 + 2 x 3276.8 + 4915.2 =
+# 16,384.
+def skip(base: int) -> dict[str, Any]:
+    """MatMul 0 with a Pointwise op adding a graph input to its
+    output."""
+    return hand_problem(
+        [(128, 512), (512, 128), (128, 128), (128, 128), (128, 128)],
+        [("MatMul", [0, 1], 2, 4096), ("Pointwise", [2, 3], 4, base)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("base", "floor"),
+    [(1000, 13_107.2), (2000, 12_745.6)],
+    ids=["hides-nothing", "hides-some"],
+)
+def test_a_pointwise_op_hides_only_above_its_own_loads(
+    base: int, floor: float
+) -> None:
+    """Tests that a Pointwise op sharing the first cell hides only its
+    compute above the slices it surely loads there (values in the
+    comment above), and that the fused schedule does not beat the
+    bound."""
+    p = load_problem(skip(base))
+    assert alone_floor(p, 0) == pytest.approx(floor, rel=1e-12)
+    ev = evaluate(p, native([[0, 1]], [[]]), "strict")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(16_384.0, rel=1e-12)
+    assert ev.total_latency >= alone_bound(p, "strict")
