@@ -1,4 +1,6 @@
-"""MatMuls that can only run alone, with several k-steps (strict profile).
+"""Ops that can only run alone, in the strict profile: MatMuls with
+several k-steps, and Pointwise ops no other op can join (the latter in
+:func:`pointwise_floor`).
 
 Take a MatMul o whose K exceeds k_native and whose inputs no MatMul
 makes. In every strict subgraph where it does not head a chain (always,
@@ -37,7 +39,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mlsched.model.chains import Chains, Shape, pointwise_shapes
+from mlsched.model.chains import (
+    Chains,
+    Shape,
+    pointwise_shapes,
+    shape_tiles,
+)
+from mlsched.model.fusible import can_pass_inside
 from mlsched.model.problem import Problem
 
 
@@ -156,6 +164,94 @@ def _head(p: Problem, o: int, c: int, side: int) -> _Cells:
         fixed=own * k_o,
         compute=(p.base_costs[o] + p.base_costs[c]) / k_c,
     )
+
+
+def pointwise_floor(
+    problem: Problem, q: int, floors: list[float], chains: Chains
+) -> float:
+    """The least cost of Pointwise ``q`` where no subgraph lets it share
+    its grid (docs/lower-bound.md §1c), else ``floors[q]``.
+
+    ``floors`` holds every op's floor so far, MatMuls' included. If q's
+    output is ephemeral in no valid subgraph, or only where a MatMul c
+    reading it across a native side heads a tail of small K, then an
+    appearance of q with its output kept or evicted has that output's
+    grid; when no op linked to q can share it (:func:`_shares_nothing`),
+    q runs alone there and pays :func:`_own_cost`. Otherwise every
+    appearance feeds some such c, which then heads a chain: c pays at
+    least :func:`heading_floor`, above what ``floors`` charge it when it
+    may run alone, and q is the only op that can claim that (c reads no
+    other Pointwise output): q pays its floor plus the least such
+    surplus.
+    """
+    p = problem
+    heads = _heads_fed(p, q, chains)
+    if heads is None or not _shares_nothing(p, q, chains):
+        return floors[q]
+    own = _own_cost(p, q)
+    if heads:
+        surplus = min(_surplus(p, q, c, floors, chains) for c in heads)
+        own = min(own, floors[q] + surplus)
+    return max(floors[q], own)
+
+
+def _heads_fed(p: Problem, q: int, chains: Chains) -> list[int] | None:
+    """The readers that can take Pointwise ``q``'s output ephemerally,
+    if each must then head a tail of small K (SPEC §4 item 7); None if
+    q has several outputs or one may be ephemeral another way."""
+    if p.is_matmul[q] or len(p.outputs[q]) != 1:
+        return None
+    heads = []
+    for c, t in chains.links(q):
+        if not chains.across_side(q, c, t):
+            return None
+        heads.append(c)
+    return heads
+
+
+def _surplus(
+    p: Problem, q: int, c: int, floors: list[float], chains: Chains
+) -> float:
+    """What MatMul ``c`` heading a chain pays above ``floors[c]``, if
+    only ``q`` can claim it (c runs alone elsewhere, and no other
+    Pointwise op makes its inputs); else 0."""
+    makers = {p.producer.get(t) for t in p.inputs[c]} - {None, q}
+    if makers or not runs_alone(p, c):
+        return 0.0
+    return max(0.0, heading_floor(p, c, chains) - floors[c])
+
+
+def _shares_nothing(p: Problem, q: int, chains: Chains) -> bool:
+    """Whether no op linked to ``q`` can share a strict subgraph whose
+    grid is q's output's shape: a subgraph holding another op holds one
+    linked to q (SPEC §8 item 3), which must be able to meet q there
+    (:func:`~mlsched.model.fusible.can_pass_inside`, for a reader) and
+    to reach an output of that shape
+    (:meth:`~mlsched.model.chains.Chains.reach`)."""
+    (out,) = p.outputs[q]
+    grid = (p.widths[out], p.heights[out])
+    linked = [(c, out) for c in p.consumers[out]]
+    linked += [(p.producer[t], t) for t in p.inputs[q] if t in p.producer]
+    linked += [(c, t) for t in p.inputs[q] for c in p.consumers[t]]
+    return not any(
+        y != q
+        and (t != out or can_pass_inside(p, "strict", q, y, t))
+        and grid in chains.reach(y)
+        for y, t in linked
+    )
+
+
+def _own_cost(p: Problem, q: int) -> float:
+    """The least cost of Pointwise ``q`` in a subgraph of its own: its
+    compute on the native tiles of its grid, or the transfer time of the
+    inputs no subgraph keeps and of its output if none retains it, if
+    larger."""
+    (out,) = p.outputs[q]
+    width, height = p.widths[out], p.heights[out]
+    loads = sum(_loaded(p, t, True) for t in set(p.inputs[q]))
+    stores = out in p.graph_outputs or p.sizes[out] >= p.fast_memory_capacity
+    moved = (loads + stores) * width * height / p.slow_memory_bandwidth
+    return max(p.base_costs[q] * shape_tiles(p, width, height), moved)
 
 
 def _most_seen(p: Problem, grid: Shape, cells: _Cells) -> float:

@@ -7,7 +7,12 @@ import math
 import weakref
 from typing import NamedTuple
 
-from mlsched.model.alone import alone_floor, heading_floor, runs_alone
+from mlsched.model.alone import (
+    alone_floor,
+    heading_floor,
+    pointwise_floor,
+    runs_alone,
+)
 from mlsched.model.chains import Chains, native_tiles
 from mlsched.model.fusible import may_be_ephemeral
 from mlsched.model.problem import Problem
@@ -163,7 +168,9 @@ def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
     """:func:`compute_bound`, where in strict each MatMul that runs alone
     with several k-steps wherever it does not head a chain also pays the
     loads and stores no schedule hides behind its compute, there or, if
-    that is less, where it heads one (:mod:`mlsched.model.alone`).
+    that is less, where it heads one, and each Pointwise op that no other
+    op can join pays the traffic of its own subgraph
+    (:mod:`mlsched.model.alone`).
 
     Parameters
     ----------
@@ -188,6 +195,8 @@ def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
                     heading_floor(problem, o, chains),
                 )
                 floors[o] = max(floors[o], least)
+        for q in range(problem.num_ops):
+            floors[q] = pointwise_floor(problem, q, floors, chains)
     return sum(floors)
 
 

@@ -63,6 +63,7 @@ class Chains:
         self.problem = problem
         self.rules = rules
         p = problem
+        self._k_native = p.k_native
         # Every link some valid subgraph allows: (reader, tensor).
         self._links = {
             o: [
@@ -74,13 +75,28 @@ class Chains:
             ]
             for o in range(p.num_ops)
         }
+        # Per link, whether it crosses a native side (see across_side).
+        self._across = {
+            o: [self.across_side(o, c, t) for c, t in self._links[o]]
+            for o in range(p.num_ops)
+        }
         self._tails: dict[int, float] = {}
         self._fewest: dict[tuple[int, Chain], float] = {}
+        # Per op and chain state, the links a subgraph allows (_steps).
+        self._allowed: dict[tuple[int, Chain], list[tuple[int, Chain]]] = {}
         for o in reversed(p.topological_order):
             own = min(native_tiles(p, t) for t in p.outputs[o])
-            for chain in _STATES if rules == "strict" else _STATES[:1]:
-                links = [self.via(o, c, t, chain) for c, t in self._links[o]]
-                self._fewest[o, chain] = min([own, *links])
+            for chain in self._states:
+                fewest: float = own
+                steps = self._allowed[o, chain] = self._steps(o, chain)
+                for c, after in steps:
+                    tiles = (
+                        self._tail_grid(c)
+                        if after is _HEADS
+                        else self._fewest[c, after]
+                    )
+                    fewest = min(fewest, tiles)
+                self._fewest[o, chain] = fewest
 
     @functools.cached_property
     def past(self) -> ShapesPast:
@@ -102,13 +118,39 @@ class Chains:
         no valid subgraph has that)."""
         if (c, t) not in self._links[o]:
             return math.inf
+        after = self._after(chain, c, self.across_side(o, c, t))
+        if after is None:
+            return math.inf
+        if after is _HEADS:
+            return self._tail_grid(c)
+        return self._fewest[c, after]
+
+    @property
+    def _states(self) -> tuple[Chain, ...]:
+        """The chain states followed (only the empty one in contest)."""
+        return _STATES if self.rules == "strict" else _STATES[:1]
+
+    def _steps(self, o: int, chain: Chain) -> list[tuple[int, Chain]]:
+        """Each link of ``o`` that a subgraph with o's chain ``chain``
+        allows: the reader and the chain past it."""
+        steps = []
+        for (c, _), across in zip(self._links[o], self._across[o]):
+            after = self._after(chain, c, across)
+            if after is not None:
+                steps.append((c, after))
+        return steps
+
+    def _after(self, chain: Chain, c: int, across: bool) -> Chain | None:
+        """The chain once a link passes into ``c`` (``across``: crossing
+        a native side): None where no valid subgraph allows it,
+        :data:`_HEADS` where c must head a tail of small K."""
         after = self._with(chain, c)
         if self.rules == "strict" and after.matmuls >= 3 and after.deep:
-            return math.inf
-        if self._across_side(o, c, t):
+            return None
+        if across:
             # c must head a tail of small K: only chains of c alone.
-            return self._tail_grid(c) if chain.matmuls == 0 else math.inf
-        return self._fewest[c, after]
+            return _HEADS if chain.matmuls == 0 else None
+        return after
 
     def _with(self, chain: Chain, c: int) -> Chain:
         """``chain`` with op ``c`` added."""
@@ -117,10 +159,10 @@ class Chains:
             return chain
         return Chain(
             min(3, chain.matmuls + 1),
-            chain.deep or p.k_op[c] > p.k_native,
+            chain.deep or p.k_op[c] > self._k_native,
         )
 
-    def _across_side(self, o: int, c: int, t: int) -> bool:
+    def across_side(self, o: int, c: int, t: int) -> bool:
         """Whether Pointwise ``o`` feeds MatMul ``c`` across a native side
         shorter than c's K (strict): only one k-step allows it."""
         p = self.problem
@@ -136,23 +178,51 @@ class Chains:
         ``c`` heads, down Pointwise links only."""
         if c not in self._tails:
             p = self.problem
-            tails = {
-                d
-                for d, _ in self._links[c]
-                if p.is_matmul[d] and p.k_op[d] <= p.k_native
-            }
             self._tails[c] = min(
-                (
-                    shape_tiles(p, g.width, g.height)
-                    for d in tails
-                    for g in pointwise_shapes(p, d, self.past)
-                ),
+                (shape_tiles(p, w, h) for w, h in self._tail_shapes(c)),
                 default=math.inf,
             )
         return self._tails[c]
 
+    def _tail_shapes(self, c: int) -> set[tuple[int, int]]:
+        """The grids past a tail of small K that ``c`` heads, down
+        Pointwise links only."""
+        p = self.problem
+        return {
+            (g.width, g.height)
+            for d, _ in self._links[c]
+            if p.is_matmul[d] and p.k_op[d] <= p.k_native
+            for g in pointwise_shapes(p, d, self.past)
+        }
+
+    def reach(self, o: int) -> frozenset[tuple[int, int]]:
+        """Every grid, as (width, height), a valid subgraph holding ``o``
+        may have (a superset): the shapes of o's outputs and of outputs
+        down the links a subgraph with o's chain allows, with the same
+        limits as the tile counts."""
+        return self._reaches[o, self.start(o)]
+
+    @functools.cached_property
+    def _reaches(self) -> dict[tuple[int, Chain], frozenset[tuple[int, int]]]:
+        """:meth:`reach` of every op in every chain state."""
+        p = self.problem
+        table: dict[tuple[int, Chain], frozenset[tuple[int, int]]] = {}
+        for o in reversed(p.topological_order):
+            own = {(p.widths[t], p.heights[t]) for t in p.outputs[o]}
+            for chain in self._states:
+                shapes = set(own)
+                for c, after in self._allowed[o, chain]:
+                    if after is _HEADS:
+                        shapes |= self._tail_shapes(c)
+                    else:
+                        shapes |= table[c, after]
+                table[o, chain] = frozenset(shapes)
+        return table
+
 
 _STATES = tuple(Chain(n, deep) for n in range(4) for deep in (False, True))
+#: Not a chain state: the step where a MatMul must head a tail of small K.
+_HEADS = Chain(-1, True)
 
 
 class Shape(NamedTuple):

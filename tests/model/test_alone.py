@@ -13,13 +13,20 @@ from exhaustive import optimum, tiny_problem
 from generators import hand_problem
 
 from mlsched import evaluate, load_problem
-from mlsched.model.alone import alone_floor, heading_floor, runs_alone
+from mlsched.model import bounds
+from mlsched.model.alone import (
+    alone_floor,
+    heading_floor,
+    pointwise_floor,
+    runs_alone,
+)
 from mlsched.model.bounds import (
     _compute_floors,
     alone_bound,
     compute_bound,
     lower_bound,
 )
+from mlsched.model.chains import Chains
 
 RESULTS = Path(__file__).parents[2] / "benchmarks" / "results"
 
@@ -352,3 +359,80 @@ def test_a_pointwise_op_hides_only_above_its_own_loads(
     assert ev.valid, ev.message
     assert ev.total_latency == pytest.approx(16_384.0, rel=1e-12)
     assert ev.total_latency >= alone_bound(p, "strict")
+
+
+# Pointwise 0 transposes the graph input T0 (128x256) into T1 (256x128),
+# the right operand of MatMul 1 (T2 (128x256) @ T1, K 256 > 128: T1 is
+# never ephemeral, SPEC §4 item 7). Nothing else can share op 0's grid,
+# so it runs alone: 2 native tiles compute 200, but it loads T0 (32,768
+# elements, 3276.8) and, if T1 is never kept (capacity 30,000 <= 32,768),
+# stores T1 too: 6553.6; under 100,000 it may keep T1 for op 1: 3276.8.
+# A twin transposing T0 into a tensor of T1's shape can share its
+# subgraph: then only the compute is sure.
+def transpose(capacity: int, twin: bool = False) -> dict[str, Any]:
+    """Op 0 transposing a graph input for MatMul 1 (and a twin)."""
+    shapes = [(128, 256), (256, 128), (128, 256), (128, 128)]
+    ops = [("Pointwise", [0], 1, 100), ("MatMul", [2, 1], 3, 1000)]
+    if twin:
+        shapes.append((256, 128))
+        ops.append(("Pointwise", [0], 4, 100))
+    return hand_problem(shapes, ops, capacity)
+
+
+@pytest.mark.parametrize(
+    ("instance", "floor"),
+    [
+        (transpose(30_000), 6_553.6),
+        (transpose(100_000), 3_276.8),
+        (transpose(30_000, twin=True), 200.0),
+    ],
+    ids=["stores", "may-keep", "twin"],
+)
+def test_a_pointwise_op_that_runs_alone_pays_its_traffic(
+    instance: dict[str, Any], floor: float
+) -> None:
+    """Tests the floor of a Pointwise op that no other op can join
+    (values in the comment above), and that a schedule running it alone
+    costs that much there."""
+    p = load_problem(instance)
+    chains = Chains(p, "strict")
+    floors = _compute_floors(p, "strict", chains)
+    assert pointwise_floor(p, 0, floors, chains) == pytest.approx(floor)
+    keep = p.fast_memory_capacity > p.sizes[1]
+    n = p.num_ops
+    schedule = {
+        "subgraphs": [[o] for o in range(n)],
+        "granularities": [[128, 64, 1], [128, 64, 64], [128, 64, 1]][:n],
+        "tensors_to_retain": [[1] if keep else [], [], []][:n],
+        "traversal_orders": [None] * n,
+        "subgraph_latencies": [0.0] * n,
+    }
+    ev = evaluate(p, schedule, "strict")
+    assert ev.valid, ev.message
+    assert ev.subgraphs[0].latency >= floor * (1 - 1e-12)
+    assert ev.total_latency >= alone_bound(p, "strict") * (1 - 1e-12)
+
+
+def test_pointwise_floors_stay_below_the_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests that on tiny random problems where a Pointwise op's own
+    floor (running alone, or feeding a MatMul that must then head a
+    chain) raises the strict bound (seeds 0-5999), the bound never
+    exceeds the optimum over every valid strict schedule, and meets it
+    on some."""
+    checked = tight = 0
+    for seed in range(6000):
+        p = load_problem(tiny_problem(random.Random(seed)))
+        bound = alone_bound(p, "strict")
+        with monkeypatch.context() as m:
+            m.setattr(bounds, "pointwise_floor", lambda p, q, f, c: f[q])
+            without = alone_bound(p, "strict")
+        if bound <= without:
+            continue
+        best = optimum(p, "strict")
+        assert bound <= best * (1 + 1e-9), seed
+        checked += 1
+        tight += bound >= best * (1 - 1e-9)
+    assert checked >= 80
+    assert tight >= 40
