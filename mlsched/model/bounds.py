@@ -185,6 +185,12 @@ def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
     float
         The bound; a schedule that reaches it is optimal.
     """
+    return sum(alone_floors(problem, rules))
+
+
+def alone_floors(problem: Problem, rules: Rules = "strict") -> list[float]:
+    """Each op's share of :func:`alone_bound`: its least cost in any
+    schedule, where no two shares lie in the same cells."""
     chains = Chains(problem, rules)
     floors = _compute_floors(problem, rules, chains)
     if rules == "strict":
@@ -197,7 +203,7 @@ def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
                 floors[o] = max(floors[o], least)
         for q in range(problem.num_ops):
             floors[q] = pointwise_floor(problem, q, floors, chains)
-    return sum(floors)
+    return floors
 
 
 def _compute_floors(
