@@ -17,11 +17,19 @@ skip connection runs at its native tile count beside one recomputed
 Pointwise, where alone it had to split k and reload its operands at
 every k-step.
 
+In the contest profile a subgraph need not be connected, so two
+unlinked subgraphs of the same grid may run as one: where one is
+compute-bound and the other memory-bound, each cell then hides the
+second's traffic behind the first's compute (contest benchmark 16 pairs
+a Pointwise op of 5000 a tile with a MatMul group that reads a graph
+input). The column model only grows connected regions.
+
 The column model covers each op once, so recomputation is a pass over a
 finished schedule: for each tensor with readers in several subgraphs it
 tries the producer in every reading subgraph (with and without its
 other copies), and the producer in one more reading subgraph; for each
-op it tries its sink. It re-chooses the granularity of every changed
+op it tries its sink; in contest, for each step, its merges with later
+steps of the same grid. It re-chooses the granularity of every changed
 subgraph, and keeps a move only when the exact evaluation of the whole
 schedule is valid and lower and every input reaches its reader by the
 data flow (made earlier in the subgraph, retained into it, or in slow
@@ -33,6 +41,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlsched import clock
 from mlsched.heuristics import DependencyAnalyzer, GranularityOptimizer
@@ -84,6 +93,16 @@ class _Move:
     changed: tuple[int, ...]
 
 
+class Balance(NamedTuple):
+    """A step's grid (width, height), whether it is compute-bound, and
+    by how much its compute and traffic differ (what a partner could
+    fill)."""
+
+    grid: tuple[int, int]
+    compute_bound: bool
+    slack: float
+
+
 # A family of moves: the moves on a schedule for one tensor or op.
 _Moves = Callable[[list[Step], int], Iterator[_Move]]
 
@@ -130,6 +149,12 @@ class Recomputer:
         self._sink_moves: list[tuple[_Moves, int]] = [
             (self._sinks, o) for o in range(problem.num_ops)
         ]
+        # Merges of two steps (contest only): one family of one item, so
+        # that the most promising pair of the whole schedule goes first.
+        self._merge_moves: list[tuple[_Moves, int]] = (
+            [(self._merges, 0)] if rules == "contest" else []
+        )
+        self._balance: dict[tuple[Step, tuple[int, ...]], Balance] = {}
 
     def improve(
         self,
@@ -148,7 +173,11 @@ class Recomputer:
         so a short deadline still gets them.
         """
         best: Recomputed | None = None
-        families = (self._shared_moves, self._sink_moves)
+        families = [
+            f
+            for f in (self._shared_moves, self._sink_moves, self._merge_moves)
+            if f
+        ]
         # Families in a row that found nothing; a family that found
         # something ended on a round that did not.
         idle = turn = 0
@@ -394,6 +423,51 @@ class Recomputer:
             return _Move(out, tuple(_around([i, j], len(out))))
         del out[i]
         return _Move(out, tuple(_around([i, j - 1], len(out))))
+
+    def _merges(self, steps: list[Step], _item: int) -> Iterator[_Move]:
+        """Two steps of the same grid merged, in the place of either,
+        where one is compute-bound and the other memory-bound: a contest
+        subgraph need not be connected (SPEC §8 item 3 is strict's), and
+        one cell then hides one part's traffic behind the other's
+        compute. The pairs with the most to hide go first; the merged
+        step keeps the retained set of the step whose place it takes."""
+        balance = [self._balanced(steps, i) for i in range(len(steps))]
+        pairs = sorted(
+            (
+                (-min(a.slack, b.slack), i, j)
+                for i, a in enumerate(balance)
+                for j in range(i + 1, len(steps))
+                if (b := balance[j]).grid == a.grid
+                and b.compute_bound != a.compute_bound
+            )
+        )
+        for _hidden, i, j in pairs:
+            ops = self.deps.in_order({*steps[i].ops, *steps[j].ops})
+            for at, gone in ((i, j), (j, i)):
+                s = steps[at]
+                out = list(steps)
+                out[at] = Step(ops, s.grain, s.traversal, s.retain)
+                del out[gone]
+                # The merged step, and the step that followed the removed
+                # one (its retained-in set changed), at their new places.
+                changed = [at - (gone < at), gone]
+                yield _Move(out, tuple(_around(changed, len(out))))
+
+    def _balanced(self, steps: list[Step], i: int) -> Balance:
+        """Step ``i``'s :class:`Balance` in its retention context
+        (memoised)."""
+        s = steps[i]
+        before = steps[i - 1].retain if i > 0 else ()
+        key = (s, before)
+        if key not in self._balance:
+            view = SubgraphView(self.problem, s.ops, s.retain, before)
+            cost = view_cost(view, s.grain, s.traversal)
+            self._balance[key] = Balance(
+                view.grid_shape,
+                cost.compute_time >= cost.memory_time,
+                abs(cost.compute_time - cost.memory_time),
+            )
+        return self._balance[key]
 
     def _without(
         self, steps: list[Step], src: int, keep: set[int]
