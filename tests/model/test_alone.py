@@ -290,74 +290,61 @@ def test_a_matmul_that_may_head_stays_below_the_optimum() -> None:
 
 
 # MatMul 0: T0 (128x512) @ T1 (512x128) -> T2 (128x128), base 4096, and
-# Pointwise 1: T2 -> T3 (128x128, the graph output), base b; bandwidth
+# Pointwise 1 reading T2, base b, writing the graph output; bandwidth
 # 10. Every k-step of [128, 128, 128] loads 3276.8 over MatMul 0's 1024,
 # 17.6 per unit of k. Op 1 is the only op that can share MatMul 0's
-# first cell: it hides b of that cell's excess of 17.6 x 128 = 2252.8.
-# T2 may be kept, so no store is sure on its grid: the floor is 4096 +
-# 17.6 x 384 + max(0, 2252.8 - b), and the bound adds op 1's b. Fused
-# at [128, 128, 128] the pair costs 3 x 3276.8 + (3276.8 + 1638.4) =
-# 14,745.6 whatever b up to 2252.8.
-def epilogue(base: int) -> dict[str, Any]:
-    """MatMul 0 with a Pointwise epilogue of ``base``."""
+# first cell, whose excess is 17.6 x 128 = 2252.8. T2 may be kept, so no
+# store is sure on its grid: the floor is 4096 + 17.6 x 384 + the part
+# of 2252.8 that op 1 does not hide.
+# - Epilogue (op 1: T2 -> T3): it hides b. Fused at [128, 128, 128] the
+#   pair costs 3 x 3276.8 + (3276.8 + 1638.4) = 14,745.6 for b up to
+#   2252.8, 4024 + 2 x 3276.8 + 4915.2 = 15,492.8 for b = 3000.
+# - Skip (op 1: T2 + T3, T3 a graph input): in the first cell it also
+#   loads T3's slice, 1638.4, so it hides only b - 1638.4: b = 1000
+#   hides nothing, b = 2000 hides 361.6. Fused, the first cell loads
+#   4915.2: 4915.2 + 2 x 3276.8 + 4915.2 = 16,384.
+def beside(base: int, skip: bool) -> dict[str, Any]:
+    """MatMul 0 with Pointwise op 1 of ``base`` reading its output (and,
+    with ``skip``, a graph input)."""
+    shapes = [(128, 512), (512, 128), (128, 128), (128, 128), (128, 128)]
+    ins = [2, 3] if skip else [2]
+    out = 4 if skip else 3
     return hand_problem(
-        [(128, 512), (512, 128), (128, 128), (128, 128)],
-        [("MatMul", [0, 1], 2, 4096), ("Pointwise", [2], 3, base)],
+        shapes[: out + 1],
+        [("MatMul", [0, 1], 2, 4096), ("Pointwise", ins, out, base)],
     )
 
 
 @pytest.mark.parametrize(
-    ("base", "floor"),
-    [(1000, 12_107.2), (2000, 11_107.2), (3000, 10_854.4)],
-    ids=["partly-hidden", "mostly-hidden", "all-hidden"],
+    ("base", "skip", "floor", "fused"),
+    [
+        (1000, False, 4096 + 6758.4 + 1252.8, 14_745.6),
+        (2000, False, 4096 + 6758.4 + 252.8, 14_745.6),
+        (3000, False, 4096 + 6758.4, 15_492.8),
+        (1000, True, 4096 + 6758.4 + 2252.8, 16_384.0),
+        (2000, True, 4096 + 6758.4 + 1891.2, 16_384.0),
+    ],
+    ids=[
+        "partly-hidden",
+        "mostly-hidden",
+        "all-hidden",
+        "skip-hides-nothing",
+        "skip-hides-some",
+    ],
 )
-def test_a_pointwise_op_may_hide_the_first_cell(
-    base: int, floor: float
+def test_pointwise_ops_hide_part_of_the_first_cell(
+    base: int, skip: bool, floor: float, fused: float
 ) -> None:
     """Tests that the first cell of a MatMul that runs alone is charged
-    only above the compute of the Pointwise ops that can share it
-    (values in the comment above), and that the fused schedule does not
-    beat the bound."""
-    p = load_problem(epilogue(base))
+    above what the Pointwise ops that can share it compute beyond their
+    own loads there (values in the comment above), and that the fused
+    schedule costs what the comment says, no less than the bound."""
+    p = load_problem(beside(base, skip))
     assert alone_floor(p, 0) == pytest.approx(floor, rel=1e-12)
     assert alone_bound(p, "strict") == pytest.approx(floor + base)
     ev = evaluate(p, native([[0, 1]], [[]]), "strict")
     assert ev.valid, ev.message
-    assert ev.total_latency >= alone_bound(p, "strict")
-
-
-# The same with Pointwise 1 adding a graph input T3 (128x128) to T2: in
-# the first cell it also loads T3's slice, 1638.4, so it hides only its
-# compute above that: b = 1000 hides nothing (floor 4096 + 17.6 x 512 =
-# 13,107.2), b = 2000 hides 361.6 (floor 12,745.6). Fused at [128, 128,
-# 128], the first cell loads 4915.2: 4915.2 + 2 x 3276.8 + 4915.2 =
-# 16,384.
-def skip(base: int) -> dict[str, Any]:
-    """MatMul 0 with a Pointwise op adding a graph input to its
-    output."""
-    return hand_problem(
-        [(128, 512), (512, 128), (128, 128), (128, 128), (128, 128)],
-        [("MatMul", [0, 1], 2, 4096), ("Pointwise", [2, 3], 4, base)],
-    )
-
-
-@pytest.mark.parametrize(
-    ("base", "floor"),
-    [(1000, 13_107.2), (2000, 12_745.6)],
-    ids=["hides-nothing", "hides-some"],
-)
-def test_a_pointwise_op_hides_only_above_its_own_loads(
-    base: int, floor: float
-) -> None:
-    """Tests that a Pointwise op sharing the first cell hides only its
-    compute above the slices it surely loads there (values in the
-    comment above), and that the fused schedule does not beat the
-    bound."""
-    p = load_problem(skip(base))
-    assert alone_floor(p, 0) == pytest.approx(floor, rel=1e-12)
-    ev = evaluate(p, native([[0, 1]], [[]]), "strict")
-    assert ev.valid, ev.message
-    assert ev.total_latency == pytest.approx(16_384.0, rel=1e-12)
+    assert ev.total_latency == pytest.approx(fused, rel=1e-12)
     assert ev.total_latency >= alone_bound(p, "strict")
 
 
