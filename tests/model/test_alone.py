@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from exhaustive import optimum, tiny_problem
 from generators import hand_problem
 
-from mlsched import evaluate, load_problem
+from mlsched import Problem, evaluate, load_problem
 from mlsched.model import bounds
 from mlsched.model.alone import (
     alone_floor,
@@ -226,21 +227,33 @@ def test_a_head_over_a_deep_tail_pays_its_reloads() -> None:
     assert ev.total_latency == pytest.approx(24_576.0, rel=1e-12)
 
 
+def below_optimum(
+    seeds: range, raised: Callable[[Problem], bool]
+) -> tuple[int, int]:
+    """Over the tiny problems of ``seeds`` where ``raised`` holds, assert
+    that the strict alone bound never exceeds the exact optimum; how many
+    were checked and how many it met."""
+    checked = tight = 0
+    for seed in seeds:
+        p = load_problem(tiny_problem(random.Random(seed)))
+        if not raised(p):
+            continue
+        bound, best = alone_bound(p, "strict"), optimum(p, "strict")
+        assert bound <= best * (1 + 1e-9), seed
+        checked += 1
+        tight += bound >= best * (1 - 1e-9)
+    return checked, tight
+
+
 def test_alone_bound_is_below_the_exact_optimum_of_tiny_problems() -> None:
     """Tests that on tiny random problems where the bound exceeds the
     compute bound (seeds 0-1499: sides 1-3, native sides 2-3, so K above
     k_native is common), it never exceeds the optimum over every valid
     strict schedule, and meets it on some."""
-    checked = tight = 0
-    for seed in range(1500):
-        p = load_problem(tiny_problem(random.Random(seed)))
-        bound = alone_bound(p, "strict")
-        if bound <= compute_bound(p, "strict"):
-            continue
-        best = optimum(p, "strict")
-        assert bound <= best * (1 + 1e-9), seed
-        checked += 1
-        tight += bound >= best * (1 - 1e-9)
+    checked, tight = below_optimum(
+        range(1500),
+        lambda p: alone_bound(p, "strict") > compute_bound(p, "strict"),
+    )
     assert checked >= 50
     assert tight >= 5
 
@@ -269,22 +282,17 @@ def test_a_matmul_that_may_head_stays_below_the_optimum() -> None:
     a chain gets more than its compute floor (seeds 0-19,999: the case
     is rare), the bound never exceeds the optimum over every valid
     strict schedule, and meets it on some."""
-    checked = tight = 0
-    for seed in range(20_000):
-        p = load_problem(tiny_problem(random.Random(seed)))
+
+    def raised(p: Problem) -> bool:
         floors = _compute_floors(p, "strict")
-        raised = any(
+        return any(
             runs_alone(p, o)
             and heading_floor(p, o) < math.inf
             and min(alone_floor(p, o), heading_floor(p, o)) > floors[o]
             for o in range(p.num_ops)
         )
-        if not raised:
-            continue
-        bound, best = alone_bound(p, "strict"), optimum(p, "strict")
-        assert bound <= best * (1 + 1e-9), seed
-        checked += 1
-        tight += bound >= best * (1 - 1e-9)
+
+    checked, tight = below_optimum(range(20_000), raised)
     assert checked >= 30
     assert tight >= 1
 
@@ -408,18 +416,13 @@ def test_pointwise_floors_stay_below_the_optimum(
     chain) raises the strict bound (seeds 0-5999), the bound never
     exceeds the optimum over every valid strict schedule, and meets it
     on some."""
-    checked = tight = 0
-    for seed in range(6000):
-        p = load_problem(tiny_problem(random.Random(seed)))
-        bound = alone_bound(p, "strict")
+
+    def raised(p: Problem) -> bool:
         with monkeypatch.context() as m:
             m.setattr(bounds, "pointwise_floor", lambda p, q, f, c: f[q])
             without = alone_bound(p, "strict")
-        if bound <= without:
-            continue
-        best = optimum(p, "strict")
-        assert bound <= best * (1 + 1e-9), seed
-        checked += 1
-        tight += bound >= best * (1 - 1e-9)
+        return alone_bound(p, "strict") > without
+
+    checked, tight = below_optimum(range(6000), raised)
     assert checked >= 80
     assert tight >= 40
