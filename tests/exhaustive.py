@@ -120,6 +120,47 @@ def tiny_problem(rng: random.Random) -> dict[str, Any]:
     }
 
 
+def pair_problem(rng: random.Random) -> dict[str, Any]:
+    """A random problem where two MatMuls of K 3 or 4 (native 2 or 3)
+    on graph inputs, one of them maybe fed by a Pointwise op, make the
+    two operands of a third MatMul of K 1 whose grid has more tiles than
+    either, maybe followed by a Pointwise op (contest JSON dict)."""
+    h, w = rng.randint(3, 4), rng.randint(3, 4)
+    ka, kb = rng.choice((3, 4)), rng.choice((3, 4))
+    shapes: list[tuple[int, int]] = []
+
+    def tensor(height: int, width: int) -> int:
+        shapes.append((height, width))
+        return len(shapes) - 1
+
+    ops: list[tuple[str, list[int], int, int]] = []
+    left = tensor(h, ka)
+    if rng.random() < 0.5:
+        source = tensor(ka, h) if rng.random() < 0.5 else tensor(h, ka)
+        ops.append(("Pointwise", [source], left, rng.randint(1, 20)))
+    a = tensor(h, 1)
+    ops.append(("MatMul", [left, tensor(ka, 1)], a, rng.randint(1, 6)))
+    b = tensor(1, w)
+    ops.append(
+        ("MatMul", [tensor(1, kb), tensor(kb, w)], b, rng.randint(1, 6))
+    )
+    c = tensor(h, w)
+    ops.append(("MatMul", [a, b], c, rng.randint(1, 30)))
+    if rng.random() < 0.4:
+        ops.append(("Pointwise", [c], tensor(h, w), rng.randint(1, 20)))
+    return {
+        "widths": [width for _, width in shapes],
+        "heights": [height for height, _ in shapes],
+        "inputs": [ins for _, ins, _, _ in ops],
+        "outputs": [[out] for _, _, out, _ in ops],
+        "base_costs": [cost for _, _, _, cost in ops],
+        "op_types": [kind for kind, _, _, _ in ops],
+        "fast_memory_capacity": rng.randint(6, 24),
+        "slow_memory_bandwidth": 1,
+        "native_granularity": list(rng.choice(((2, 2), (3, 2), (2, 3)))),
+    }
+
+
 def _orders(p: Problem, ops: frozenset[int]) -> list[tuple[int, ...]]:
     """Every producer-before-consumer order of ``ops``."""
     found = []

@@ -1,6 +1,7 @@
 """Ops that can only run alone, in the strict profile: MatMuls with
-several k-steps, and Pointwise ops no other op can join (the latter in
-:func:`pointwise_floor`).
+several k-steps, Pointwise ops no other op can join
+(:func:`pointwise_floor`), and what a MatMul's operands made by two
+MatMuls of the first kind cost (:func:`pair_surplus`).
 
 Take a MatMul o whose K exceeds k_native and whose inputs no MatMul
 makes. In every strict subgraph where it does not head a chain (always,
@@ -86,7 +87,13 @@ def alone_floor(
     which :func:`runs_alone` holds, in any strict subgraph where it does
     not head a chain (``chains``: the problem's strict
     :class:`~mlsched.model.chains.Chains`, if already built)."""
-    p = problem
+    chains = Chains(problem, "strict") if chains is None else chains
+    grids = pointwise_shapes(problem, o, chains.past)
+    return min(_alone_on(problem, o, grid, chains) for grid in grids)
+
+
+def _alone_on(p: Problem, o: int, grid: Shape, chains: Chains) -> float:
+    """:func:`alone_floor` on one grid."""
     left, right = p.inputs[o]
     k = p.k_op[o]
     cells = _Cells(
@@ -97,12 +104,54 @@ def alone_floor(
         fixed=0.0,
         compute=p.base_costs[o] / k,
     )
-    chains = Chains(p, "strict") if chains is None else chains
-    best = math.inf
-    for grid in pointwise_shapes(p, o, chains.past):
-        company = _company(p, o, grid, chains, _most_seen(p, grid, cells))
-        best = min(best, _least(p, grid, cells._replace(company=company)))
-    return best
+    company = _company(p, o, grid, chains, _most_seen(p, grid, cells))
+    return _least(p, grid, cells._replace(company=company))
+
+
+def pair_surplus(
+    problem: Problem,
+    c: int,
+    floors: list[float],
+    claimed: list[float],
+    chains: Chains,
+) -> float:
+    """What MatMul ``c``'s two operands cost above ``floors`` where both
+    are made by MatMuls that run alone and that only c reads
+    (docs/lower-bound.md §1d); else 0.
+
+    Those makers never share a subgraph, so at most one of them runs in
+    the subgraph before c's and keeps its output for it: the other heads
+    c (then it pays :func:`heading_floor`) or writes its output to slow
+    memory (then it runs alone on its output's grid and stores it). c
+    pays the smaller of those surpluses over the two makers. ``claimed``
+    is what Pointwise ops may already charge above their own floors, part
+    of which may lie in a maker's heading cells.
+    """
+    p = problem
+    made = [p.producer.get(t) for t in p.inputs[c]]
+    if not p.is_matmul[c] or len(set(p.inputs[c])) != 2:
+        return 0.0
+    if any(
+        x is None
+        or not runs_alone(p, x)
+        or any(p.consumers[t] != (c,) for t in p.outputs[x])
+        for x in made
+    ):
+        return 0.0
+    least = math.inf
+    for x in made:
+        assert x is not None
+        (out,) = p.outputs[x]
+        grid = Shape(p.widths[out], p.heights[out], True)
+        stored = _alone_on(p, x, grid, chains) - floors[x]
+        claim = sum(
+            claimed[q]
+            for t in p.inputs[x]
+            if (q := p.producer.get(t)) is not None
+        )
+        heading = heading_floor(p, x, chains) - floors[x] - claim
+        least = min(least, max(0.0, stored), max(0.0, heading))
+    return least
 
 
 def heading_floor(

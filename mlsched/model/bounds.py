@@ -10,6 +10,7 @@ from typing import NamedTuple
 from mlsched.model.alone import (
     alone_floor,
     heading_floor,
+    pair_surplus,
     pointwise_floor,
     runs_alone,
 )
@@ -168,9 +169,10 @@ def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
     """:func:`compute_bound`, where in strict each MatMul that runs alone
     with several k-steps wherever it does not head a chain also pays the
     loads and stores no schedule hides behind its compute, there or, if
-    that is less, where it heads one, and each Pointwise op that no other
-    op can join pays the traffic of its own subgraph
-    (:mod:`mlsched.model.alone`).
+    that is less, where it heads one, each Pointwise op that no other
+    op can join pays the traffic of its own subgraph, and a MatMul whose
+    operands two such MatMuls make pays what one of them must to get its
+    operand there (:mod:`mlsched.model.alone`).
 
     Parameters
     ----------
@@ -201,8 +203,15 @@ def alone_floors(problem: Problem, rules: Rules = "strict") -> list[float]:
                     heading_floor(problem, o, chains),
                 )
                 floors[o] = max(floors[o], least)
+        before = list(floors)
         for q in range(problem.num_ops):
             floors[q] = pointwise_floor(problem, q, floors, chains)
+        claimed = [f - b for f, b in zip(floors, before, strict=True)]
+        extra = [
+            pair_surplus(problem, c, floors, claimed, chains)
+            for c in range(problem.num_ops)
+        ]
+        floors = [f + e for f, e in zip(floors, extra, strict=True)]
     return floors
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exhaustive import optimum, tiny_problem
+from exhaustive import optimum, pair_problem, tiny_problem
 from generators import hand_problem
 
 from mlsched import Problem, evaluate, load_problem
@@ -228,14 +228,16 @@ def test_a_head_over_a_deep_tail_pays_its_reloads() -> None:
 
 
 def below_optimum(
-    seeds: range, raised: Callable[[Problem], bool]
+    seeds: range,
+    raised: Callable[[Problem], bool],
+    make: Callable[[random.Random], dict[str, Any]] = tiny_problem,
 ) -> tuple[int, int]:
-    """Over the tiny problems of ``seeds`` where ``raised`` holds, assert
-    that the strict alone bound never exceeds the exact optimum; how many
-    were checked and how many it met."""
+    """Over the problems ``make`` draws from ``seeds`` where ``raised``
+    holds, assert that the strict alone bound never exceeds the exact
+    optimum; how many were checked and how many it met."""
     checked = tight = 0
     for seed in seeds:
-        p = load_problem(tiny_problem(random.Random(seed)))
+        p = load_problem(make(random.Random(seed)))
         if not raised(p):
             continue
         bound, best = alone_bound(p, "strict"), optimum(p, "strict")
@@ -426,3 +428,23 @@ def test_pointwise_floors_stay_below_the_optimum(
     checked, tight = below_optimum(range(6000), raised)
     assert checked >= 80
     assert tight >= 40
+
+
+def test_pair_surplus_stays_below_the_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests that on tiny problems where two MatMuls that run alone make
+    the operands of a third (``exhaustive.pair_problem``, seeds 0-299)
+    and what one of them must pay to get its operand there raises the
+    bound, the bound never exceeds the optimum over every valid strict
+    schedule, and meets it on some."""
+
+    def raised(p: Problem) -> bool:
+        with monkeypatch.context() as m:
+            m.setattr(bounds, "pair_surplus", lambda *args: 0.0)
+            without = alone_bound(p, "strict")
+        return alone_bound(p, "strict") > without
+
+    checked, tight = below_optimum(range(300), raised, pair_problem)
+    assert checked >= 10
+    assert tight >= 5
