@@ -45,6 +45,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+from generators import hand_problem
 
 from mlsched import Problem
 from mlsched.model.cost import reference_cost, traversal_matters, view_cost
@@ -148,17 +149,10 @@ def pair_problem(rng: random.Random) -> dict[str, Any]:
     ops.append(("MatMul", [a, b], c, rng.randint(1, 30)))
     if rng.random() < 0.4:
         ops.append(("Pointwise", [c], tensor(h, w), rng.randint(1, 20)))
-    return {
-        "widths": [width for _, width in shapes],
-        "heights": [height for height, _ in shapes],
-        "inputs": [ins for _, ins, _, _ in ops],
-        "outputs": [[out] for _, _, out, _ in ops],
-        "base_costs": [cost for _, _, _, cost in ops],
-        "op_types": [kind for kind, _, _, _ in ops],
-        "fast_memory_capacity": rng.randint(6, 24),
-        "slow_memory_bandwidth": 1,
-        "native_granularity": list(rng.choice(((2, 2), (3, 2), (2, 3)))),
-    }
+    problem = hand_problem(shapes, ops, rng.randint(6, 24))
+    problem["slow_memory_bandwidth"] = 1
+    problem["native_granularity"] = list(rng.choice(((2, 2), (3, 2), (2, 3))))
+    return problem
 
 
 def _orders(p: Problem, ops: frozenset[int]) -> list[tuple[int, ...]]:
