@@ -28,12 +28,13 @@ The column model covers each op once, so recomputation is a pass over a
 finished schedule: for each tensor with readers in several subgraphs it
 tries the producer in every reading subgraph (with and without its
 other copies), and the producer in one more reading subgraph; for each
-op it tries its sink; in contest, for each step, its merges with later
-steps of the same grid. It re-chooses the granularity of every changed
-subgraph, and keeps a move only when the exact evaluation of the whole
-schedule is valid and lower and every input reaches its reader by the
-data flow (made earlier in the subgraph, retained into it, or in slow
-memory), which the contest evaluator alone does not check.
+op it tries its sink; in contest, every pair of steps of one grid, one
+compute-bound and one memory-bound, merged. It re-chooses the
+granularity of every changed subgraph, and keeps a move only when the
+exact evaluation of the whole schedule is valid and lower and every
+input reaches its reader by the data flow (made earlier in the
+subgraph, retained into it, or in slow memory), which the contest
+evaluator alone does not check.
 """
 
 from __future__ import annotations
@@ -94,13 +95,24 @@ class _Move:
 
 
 class Balance(NamedTuple):
-    """A step's grid (width, height), whether it is compute-bound, and
-    by how much its compute and traffic differ (what a partner could
-    fill)."""
+    """A step costed in its context: its grid (width, height), latency,
+    and sums of compute and of transfer time over its cells."""
 
     grid: tuple[int, int]
-    compute_bound: bool
-    slack: float
+    latency: float
+    compute: float
+    memory: float
+
+    @property
+    def compute_bound(self) -> bool:
+        """Whether its compute outweighs its traffic."""
+        return self.compute >= self.memory
+
+    @property
+    def slack(self) -> float:
+        """By how much compute and traffic differ: what a partner of
+        the other kind could fill."""
+        return abs(self.compute - self.memory)
 
 
 # A family of moves: the moves on a schedule for one tensor or op.
@@ -130,7 +142,7 @@ class Recomputer:
         self.rules = rules
         self.optimizer = optimizer
         self.deps = DependencyAnalyzer(problem)
-        self._memo: dict[tuple[Step, tuple[int, ...]], float] = {}
+        self._memo: dict[tuple[Step, tuple[int, ...]], Balance] = {}
         self._written: dict[
             tuple[tuple[int, ...], tuple[int, ...]], frozenset[int]
         ] = {}
@@ -154,7 +166,6 @@ class Recomputer:
         self._merge_moves: list[tuple[_Moves, int]] = (
             [(self._merges, 0)] if rules == "contest" else []
         )
-        self._balance: dict[tuple[Step, tuple[int, ...]], Balance] = {}
 
     def improve(
         self,
@@ -303,17 +314,25 @@ class Recomputer:
         return missing_input(self.problem, steps) is None
 
     def _latencies(self, steps: Sequence[Step]) -> list[float]:
-        """Every step's latency, each distinct step in its context
-        costed once."""
-        out = []
-        for i, s in enumerate(steps):
-            before = steps[i - 1].retain if i > 0 else ()
-            key = (s, before)
-            if key not in self._memo:
-                view = SubgraphView(self.problem, s.ops, s.retain, before)
-                self._memo[key] = view_cost(view, s.grain, s.traversal).latency
-            out.append(self._memo[key])
-        return out
+        """Every step's latency."""
+        return [self._costed(steps, i).latency for i in range(len(steps))]
+
+    def _costed(self, steps: Sequence[Step], i: int) -> Balance:
+        """Step ``i`` costed in its retention context, each distinct step
+        in its context once."""
+        s = steps[i]
+        before = steps[i - 1].retain if i > 0 else ()
+        key = (s, before)
+        if key not in self._memo:
+            view = SubgraphView(self.problem, s.ops, s.retain, before)
+            cost = view_cost(view, s.grain, s.traversal)
+            self._memo[key] = Balance(
+                view.grid_shape,
+                cost.latency,
+                cost.compute_time,
+                cost.memory_time,
+            )
+        return self._memo[key]
 
     def _moves(self, steps: list[Step], t: int) -> Iterator[_Move]:
         """Every recomputation move on ``steps`` for the shared tensor
@@ -431,7 +450,7 @@ class Recomputer:
         one cell then hides one part's traffic behind the other's
         compute. The pairs with the most to hide go first; the merged
         step keeps the retained set of the step whose place it takes."""
-        balance = [self._balanced(steps, i) for i in range(len(steps))]
+        balance = [self._costed(steps, i) for i in range(len(steps))]
         pairs = sorted(
             (
                 (-min(a.slack, b.slack), i, j)
@@ -452,22 +471,6 @@ class Recomputer:
                 # one (its retained-in set changed), at their new places.
                 changed = [at - (gone < at), gone]
                 yield _Move(out, tuple(_around(changed, len(out))))
-
-    def _balanced(self, steps: list[Step], i: int) -> Balance:
-        """Step ``i``'s :class:`Balance` in its retention context
-        (memoised)."""
-        s = steps[i]
-        before = steps[i - 1].retain if i > 0 else ()
-        key = (s, before)
-        if key not in self._balance:
-            view = SubgraphView(self.problem, s.ops, s.retain, before)
-            cost = view_cost(view, s.grain, s.traversal)
-            self._balance[key] = Balance(
-                view.grid_shape,
-                cost.compute_time >= cost.memory_time,
-                abs(cost.compute_time - cost.memory_time),
-            )
-        return self._balance[key]
 
     def _without(
         self, steps: list[Step], src: int, keep: set[int]
