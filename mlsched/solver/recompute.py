@@ -94,7 +94,7 @@ class _Move:
     changed: tuple[int, ...]
 
 
-class Balance(NamedTuple):
+class Costed(NamedTuple):
     """A step costed in its context: its grid (width, height), latency,
     and sums of compute and of transfer time over its cells."""
 
@@ -142,7 +142,7 @@ class Recomputer:
         self.rules = rules
         self.optimizer = optimizer
         self.deps = DependencyAnalyzer(problem)
-        self._memo: dict[tuple[Step, tuple[int, ...]], Balance] = {}
+        self._memo: dict[tuple[Step, tuple[int, ...]], Costed] = {}
         self._written: dict[
             tuple[tuple[int, ...], tuple[int, ...]], frozenset[int]
         ] = {}
@@ -317,7 +317,7 @@ class Recomputer:
         """Every step's latency."""
         return [self._costed(steps, i).latency for i in range(len(steps))]
 
-    def _costed(self, steps: Sequence[Step], i: int) -> Balance:
+    def _costed(self, steps: Sequence[Step], i: int) -> Costed:
         """Step ``i`` costed in its retention context, each distinct step
         in its context once."""
         s = steps[i]
@@ -326,7 +326,7 @@ class Recomputer:
         if key not in self._memo:
             view = SubgraphView(self.problem, s.ops, s.retain, before)
             cost = view_cost(view, s.grain, s.traversal)
-            self._memo[key] = Balance(
+            self._memo[key] = Costed(
                 view.grid_shape,
                 cost.latency,
                 cost.compute_time,
