@@ -279,15 +279,22 @@ def _shares_nothing(p: Problem, q: int, chains: Chains) -> bool:
     (:meth:`~mlsched.model.chains.Chains.reach`)."""
     (out,) = p.outputs[q]
     grid = (p.widths[out], p.heights[out])
-    linked = [(c, out) for c in p.consumers[out]]
-    linked += [(p.producer[t], t) for t in p.inputs[q] if t in p.producer]
-    linked += [(c, t) for t in p.inputs[q] for c in p.consumers[t]]
     return not any(
         y != q
         and (t != out or can_pass_inside(p, "strict", q, y, t))
         and grid in chains.reach(y)
-        for y, t in linked
+        for y, t in _linked(p, q)
     )
+
+
+def _linked(p: Problem, x: int) -> list[tuple[int, int]]:
+    """Every op linked to ``x`` (SPEC §8 item 3) and the tensor that
+    links them: readers of its outputs, makers of its inputs, other
+    readers of its inputs (x itself among them)."""
+    linked = [(c, t) for t in p.outputs[x] for c in p.consumers[t]]
+    linked += [(p.producer[t], t) for t in p.inputs[x] if t in p.producer]
+    linked += [(c, t) for t in p.inputs[x] for c in p.consumers[t]]
+    return linked
 
 
 def _own_cost(p: Problem, q: int) -> float:
@@ -347,10 +354,7 @@ def _company(
     total = 0.0
     while todo:
         x = todo.pop()
-        near = [p.producer[t] for t in p.inputs[x] if t in p.producer]
-        near += [c for t in p.inputs[x] for c in p.consumers[t]]
-        near += [c for t in p.outputs[x] for c in p.consumers[t]]
-        for y in near:
+        for y, _ in _linked(p, x):
             if y in seen or y in barred or p.is_matmul[y] or not fits(y):
                 continue
             seen.add(y)

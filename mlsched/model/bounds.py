@@ -62,7 +62,7 @@ def lower_bound(problem: Problem, rules: Rules = "strict") -> float:
     """A lower bound on the latency of every valid schedule.
 
     The larger of :func:`alone_bound` (the compute bound, with the
-    traffic of MatMuls that can only run alone in strict) and the
+    traffic of ops that can only run alone in strict) and the
     traffic-aware bound of :mod:`mlsched.model.traffic`
     (docs/lower-bound.md proves both).
 
@@ -98,7 +98,7 @@ class ProvenBound(NamedTuple):
         return (
             "the traffic-aware bound did not finish within the time "
             "limit: the proven lower bound counts compute (and the "
-            "traffic of MatMuls that run alone) only"
+            "traffic of MatMuls and Pointwise ops that run alone) only"
         )
 
 
