@@ -155,6 +155,45 @@ def pair_problem(rng: random.Random) -> dict[str, Any]:
     return problem
 
 
+def path_problem(rng: random.Random) -> dict[str, Any]:
+    """A random problem where two MatMuls of K 3 or 4 (native 2 or 3) on
+    graph inputs make the two inputs of a Pointwise op, one of them maybe
+    through another Pointwise op, maybe followed by a Pointwise op or a
+    MatMul (contest JSON dict)."""
+    h, w = rng.randint(2, 4), rng.randint(2, 4)
+    shapes: list[tuple[int, int]] = []
+
+    def tensor(height: int, width: int) -> int:
+        shapes.append((height, width))
+        return len(shapes) - 1
+
+    ops: list[tuple[str, list[int], int, int]] = []
+    made = []
+    for _ in range(2):
+        k = rng.choice((3, 4))
+        out = tensor(h, w)
+        ops.append(
+            ("MatMul", [tensor(h, k), tensor(k, w)], out, rng.randint(1, 6))
+        )
+        made.append(out)
+    if rng.random() < 0.5:
+        passed = tensor(h, w)
+        ops.append(("Pointwise", [made[0]], passed, rng.randint(1, 6)))
+        made[0] = passed
+    c = tensor(h, w)
+    ops.append(("Pointwise", made, c, rng.randint(1, 6)))
+    after = rng.random()
+    if after < 0.3:
+        ops.append(("Pointwise", [c], tensor(h, w), rng.randint(1, 6)))
+    elif after < 0.6:
+        right = tensor(w, rng.randint(1, 2))
+        ops.append(("MatMul", [c, right], tensor(h, shapes[right][1]), 3))
+    problem = hand_problem(shapes, ops, rng.randint(4, 16))
+    problem["slow_memory_bandwidth"] = 1
+    problem["native_granularity"] = list(rng.choice(((2, 2), (3, 2), (2, 3))))
+    return problem
+
+
 def _orders(p: Problem, ops: frozenset[int]) -> list[tuple[int, ...]]:
     """Every producer-before-consumer order of ``ops``."""
     found = []

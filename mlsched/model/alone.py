@@ -1,7 +1,9 @@
 """Ops that can only run alone, in the strict profile: MatMuls with
 several k-steps, Pointwise ops no other op can join
 (:func:`pointwise_floor`), and what a MatMul's operands made by two
-MatMuls of the first kind cost (:func:`pair_surplus`).
+MatMuls of the first kind cost (:func:`pair_surplus`), and what a
+Pointwise op whose two inputs come from two of them costs
+(:func:`path_surplus`).
 
 Take a MatMul o whose K exceeds k_native and whose inputs no MatMul
 makes. In every strict subgraph where it does not head a chain (always,
@@ -66,6 +68,9 @@ class _Cells(NamedTuple):
     #: per op, its compute and the slices it surely loads there (None:
     #: it may hide them all).
     company: tuple[tuple[float, int], ...] | None = None
+    #: The compute of Pointwise ops surely in the first cell and the
+    #: slices they surely load there between them (:func:`path_surplus`).
+    forced: tuple[float, int] = (0.0, 0)
 
 
 def runs_alone(problem: Problem, o: int) -> bool:
@@ -94,9 +99,17 @@ def alone_floor(
 
 def _alone_on(p: Problem, o: int, grid: Shape, chains: Chains) -> float:
     """:func:`alone_floor` on one grid."""
+    cells = _alone_cells(p, o)
+    company = _company(p, o, grid, chains, _most_seen(p, grid, cells))
+    return _least(p, grid, cells._replace(company=company))
+
+
+def _alone_cells(p: Problem, o: int) -> _Cells:
+    """The cells of ``o`` running alone: both operands load a k-slice at
+    every k-step unless kept or ephemeral."""
     left, right = p.inputs[o]
     k = p.k_op[o]
-    cells = _Cells(
+    return _Cells(
         base=float(p.base_costs[o]),
         depth=k,
         rows=float(_loaded(p, left, k > p.native_granularity[0])),
@@ -104,8 +117,6 @@ def _alone_on(p: Problem, o: int, grid: Shape, chains: Chains) -> float:
         fixed=0.0,
         compute=p.base_costs[o] / k,
     )
-    company = _company(p, o, grid, chains, _most_seen(p, grid, cells))
-    return _least(p, grid, cells._replace(company=company))
 
 
 def pair_surplus(
@@ -152,6 +163,139 @@ def pair_surplus(
         heading = heading_floor(p, x, chains) - floors[x] - claim
         least = min(least, max(0.0, stored), max(0.0, heading))
     return least
+
+
+class _Source(NamedTuple):
+    """Where an input of a Pointwise op comes from: a MatMul that runs
+    alone and the Pointwise ops between them (each the only reader of
+    what the one before makes)."""
+
+    matmul: int
+    path: tuple[int, ...]
+
+
+def path_surplus(
+    problem: Problem,
+    c: int,
+    floors: list[float],
+    chains: Chains,
+) -> float:
+    """What Pointwise ``c`` pays above ``floors`` where its two inputs
+    come from two MatMuls that run alone, each through Pointwise ops
+    that only pass it on (docs/lower-bound.md §1e); else 0.
+
+    Those MatMuls never share a subgraph, so one of c's subgraphs lacks
+    one of them, and loads a tensor of its path: either it holds the
+    other MatMul, and the load falls in that MatMul's first cells
+    (:func:`_with_path`), or it holds neither and loads one of each path
+    (:func:`_without_both`). c pays the least of the three cases.
+    """
+    p = problem
+    if p.is_matmul[c] or len(set(p.inputs[c])) != 2:
+        return 0.0
+    first, second = (_source(p, c, t) for t in p.inputs[c])
+    if first is None or second is None or first.matmul == second.matmul:
+        return 0.0
+    cases = (
+        _with_path(p, c, first, second, floors, chains),
+        _with_path(p, c, second, first, floors, chains),
+        _without_both(p, c, {first.matmul, second.matmul}, floors, chains),
+    )
+    return max(0.0, min(cases))
+
+
+def _source(p: Problem, c: int, t: int) -> _Source | None:
+    """The MatMul that runs alone and makes ``t`` (an input of ``c``)
+    through Pointwise ops of one input and one output, every tensor on
+    the way read only by the next op and never kept (at least the
+    capacity); None if there is none."""
+    path: list[int] = []
+    reader = c
+    while True:
+        maker = p.producer.get(t)
+        if (
+            maker is None
+            or p.consumers[t] != (reader,)
+            or p.sizes[t] < p.fast_memory_capacity
+            or len(p.outputs[maker]) != 1
+        ):
+            return None
+        if p.is_matmul[maker]:
+            if not runs_alone(p, maker):
+                return None
+            return _Source(maker, tuple(path))
+        if len(p.inputs[maker]) != 1:
+            return None
+        path.append(maker)
+        reader, t = maker, p.inputs[maker][0]
+
+
+def _with_path(
+    p: Problem,
+    c: int,
+    here: _Source,
+    there: _Source,
+    floors: list[float],
+    chains: Chains,
+) -> float:
+    """c's surplus where its subgraph holds ``here``'s MatMul: that
+    MatMul's least cost there, with c and the ops of ``there``'s path
+    that can be there surely in its first cells loading one slice of
+    that path, above its floor; inf if c can never be there."""
+    o = here.matmul
+    best = math.inf
+    for grid in pointwise_shapes(p, o, chains.past):
+        company = _company_ops(p, o, grid, chains, math.inf)
+        assert company is not None
+        if c not in company:
+            continue
+        surely = {c, *there.path} & company
+        cells = _alone_cells(p, o)._replace(
+            company=_entries(p, o, company - surely, company),
+            forced=(sum(float(p.base_costs[y]) for y in surely), 1),
+        )
+        best = min(best, _least(p, grid, cells))
+    return best - floors[o]
+
+
+def _without_both(
+    p: Problem,
+    c: int,
+    barred: set[int],
+    floors: list[float],
+    chains: Chains,
+) -> float:
+    """c's surplus where its subgraph holds neither MatMul of
+    ``barred``: it loads a tensor of each path on every tile, above what
+    its ops' floors charge; 0 where a MatMul or another op with such a
+    surplus could be there."""
+    seen = {c}
+    todo = [c]
+    while todo:
+        x = todo.pop()
+        for y, t in _linked(p, x):
+            if y in seen or y in barred or not _may_meet(p, x, y, t):
+                continue
+            if p.is_matmul[y] or (
+                len(set(p.inputs[y])) == 2
+                and all(_source(p, y, u) for u in p.inputs[y])
+            ):
+                return 0.0
+            seen.add(y)
+            todo.append(y)
+    area = min(g.width * g.height for g in pointwise_shapes(p, c, chains.past))
+    loads = 2 * area / p.slow_memory_bandwidth
+    return loads - sum(floors[y] for y in seen)
+
+
+def _may_meet(p: Problem, x: int, y: int, t: int) -> bool:
+    """Whether linked ops ``x`` and ``y`` (through ``t``) can share a
+    strict subgraph (:func:`~mlsched.model.fusible.can_pass_inside`)."""
+    if t in p.outputs[x]:
+        return can_pass_inside(p, "strict", x, y, t)
+    if p.producer.get(t) == y:
+        return can_pass_inside(p, "strict", y, x, t)
+    return True
 
 
 def heading_floor(
@@ -327,17 +471,44 @@ def _company(
     ``grid`` where ``o`` is the only MatMul may hide of its first cells:
     per op, its base cost and how many slices it surely loads there;
     None once their base costs add up to ``enough`` (they may hide all).
+    """
+    seen = _company_ops(p, o, grid, chains, enough)
+    if seen is None:
+        return None
+    return _entries(p, o, seen, seen)
+
+
+def _entries(
+    p: Problem, o: int, ops: set[int], company: set[int]
+) -> tuple[tuple[float, int], ...]:
+    """Each of ``ops``' base cost and how many slices it surely loads in a
+    subgraph where ``o`` is the only MatMul and ``company`` holds every
+    Pointwise op that could be there.
+
+    Such an op loads at k-step 0 an input that is never kept or made
+    there (a graph input, or one made by another MatMul and at least the
+    capacity) unless another Pointwise op of the subgraph loads the same
+    slice (§5.2 reuse): only inputs that none of the others reads count.
+    """
+    return tuple(
+        (float(p.base_costs[y]), _sure_loads(p, o, y, company))
+        for y in sorted(ops)
+    )
+
+
+def _company_ops(
+    p: Problem, o: int, grid: Shape, chains: Chains, enough: float
+) -> set[int] | None:
+    """The Pointwise ops that can share a strict subgraph of ``grid``
+    where ``o`` is the only MatMul; None once their base costs add up to
+    ``enough``.
 
     The subgraph is connected (SPEC §8 item 3) through its own ops, o and
     Pointwise ones, and each output of a Pointwise op there is of the
     grid's shape (§4 item 8) or read there, by o or by Pointwise ops (no
     other MatMul is there), down to one of the grid's shape or to o. So
     only Pointwise ops with such an output, reached from o through such
-    ops, can be there. Such an op loads at k-step 0 an input that is
-    never kept or made there (a graph input, or one made by another
-    MatMul and at least the capacity) unless another Pointwise op of the
-    subgraph loads the same slice (§5.2 reuse): only inputs that none of
-    the others reads count.
+    ops, can be there.
     """
     feeds, barred = _feeding(p, o)
     size = (grid.width, grid.height)
@@ -363,9 +534,7 @@ def _company(
             if total >= enough:
                 return None
     seen.discard(o)
-    return tuple(
-        (float(p.base_costs[y]), _sure_loads(p, o, y, seen)) for y in seen
-    )
+    return seen
 
 
 def _sure_loads(p: Problem, o: int, q: int, company: set[int]) -> int:
@@ -389,10 +558,15 @@ def _hidden(
     cells: _Cells, area: np.ndarray, bandwidth: float
 ) -> np.ndarray | float:
     """What the first cell's other ops may hide of its loads, on tiles
-    of ``area`` elements: each op's compute above its own sure loads."""
+    of ``area`` elements: each op's compute above its own sure loads,
+    and the forced ops' compute less their sure loads (negative where
+    they load more than they compute)."""
     if cells.company is None:
         return math.inf
-    hidden: np.ndarray | float = 0.0
+    base, sure = cells.forced
+    # Ops surely there hide their compute and add their loads, even where
+    # that adds more than it hides; the others may be absent.
+    hidden: np.ndarray | float = base - sure * area / bandwidth
     for base, sure in cells.company:
         hidden = hidden + np.maximum(0.0, base - sure * area / bandwidth)
     return hidden

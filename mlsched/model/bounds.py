@@ -11,6 +11,7 @@ from mlsched.model.alone import (
     alone_floor,
     heading_floor,
     pair_surplus,
+    path_surplus,
     pointwise_floor,
     runs_alone,
 )
@@ -170,9 +171,11 @@ def alone_bound(problem: Problem, rules: Rules = "strict") -> float:
     with several k-steps wherever it does not head a chain also pays the
     loads and stores no schedule hides behind its compute, there or, if
     that is less, where it heads one, each Pointwise op that no other
-    op can join pays the traffic of its own subgraph, and a MatMul whose
+    op can join pays the traffic of its own subgraph, a MatMul whose
     operands two such MatMuls make pays what one of them must to get its
-    operand there (:mod:`mlsched.model.alone`).
+    operand there, and a Pointwise op whose two inputs two such MatMuls
+    make pays the slices its subgraph must load of one of them
+    (:mod:`mlsched.model.alone`).
 
     Parameters
     ----------
@@ -209,6 +212,7 @@ def alone_floors(problem: Problem, rules: Rules = "strict") -> list[float]:
         claimed = [f - b for f, b in zip(floors, before, strict=True)]
         extra = [
             pair_surplus(problem, c, floors, claimed, chains)
+            + path_surplus(problem, c, floors, chains)
             for c in range(problem.num_ops)
         ]
         floors = [f + e for f, e in zip(floors, extra, strict=True)]

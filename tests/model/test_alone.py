@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exhaustive import optimum, pair_problem, tiny_problem
+from exhaustive import optimum, pair_problem, path_problem, tiny_problem
 from generators import hand_problem
 
 from mlsched import Problem, evaluate, load_problem
@@ -18,12 +18,14 @@ from mlsched.model import bounds
 from mlsched.model.alone import (
     alone_floor,
     heading_floor,
+    path_surplus,
     pointwise_floor,
     runs_alone,
 )
 from mlsched.model.bounds import (
     _compute_floors,
     alone_bound,
+    alone_floors,
     compute_bound,
     lower_bound,
 )
@@ -448,3 +450,91 @@ def test_pair_surplus_stays_below_the_optimum(
     checked, tight = below_optimum(range(300), raised, pair_problem)
     assert checked >= 10
     assert tight >= 5
+
+
+def two_paths(
+    k: int = 256, capacity: int = 200_000, reread: bool = False
+) -> dict[str, Any]:
+    """MatMul A: T0 (512xk) @ T1 (kx512) -> T2 (512x512), base 1000;
+    MatMul B: T3 (512x256) @ T4 (256x512) -> T5, base 1000; Pointwise
+    T5 -> T6, base 50; Pointwise c: T2, T6 -> T7, base 100 (``reread``:
+    and Pointwise T2 -> T8, base 10)."""
+    shapes = [(512, k), (k, 512), (512, 512), (512, 256), (256, 512)]
+    shapes += [(512, 512)] * (4 if reread else 3)
+    ops = [
+        ("MatMul", [0, 1], 2, 1000),
+        ("MatMul", [3, 4], 5, 1000),
+        ("Pointwise", [5], 6, 50),
+        ("Pointwise", [2, 6], 7, 100),
+    ]
+    if reread:
+        ops.append(("Pointwise", [2], 8, 10))
+    return hand_problem(shapes, ops, capacity)
+
+
+# Both MatMuls run alone (K 256 > 128: two k-steps), on 16 tiles of
+# 128x128. A's tile: a later k-step loads two 128x128 slices (3276.8)
+# against 500 of compute (2776.8 over), the last stores T7's tile
+# (1638.4), the first is 2776.8 over less what c's compute may hide
+# there (100; the Pointwise op on T5 loads a slice of T5, which no
+# schedule keeps, and hides nothing): 1000 + 2776.8 + 1638.4 + 2676.8 =
+# 8092 per tile, 129,472. B the same with 50 hidden: 130,272. The
+# Pointwise floors: 16 x 50 = 800 and 16 x 100 = 1600. A and B never
+# share a subgraph, so c's subgraph holds at most one of them and loads
+# a tensor of the other path. With B: c surely there, a slice of T2 in
+# B's first k-step, 1638.4 - 100 above what B's floor counts there:
+# 16 x 1538.4 = 24,614.4. With A: c and the op on T5 there at most, a
+# slice of T6 or T5 loaded: 16 x (1638.4 - 150 + 100) = 25,414.4. With
+# neither: T2 and T6 (or T5) whole, 2 x 26,214.4 - 800 - 1600 =
+# 50,028.8. c pays the least, 24,614.4, so the bound is 129,472 +
+# 130,272 + 800 + 1600 + 24,614.4 = 286,758.4 (262,144 without it). At
+# native tiles {B, op on T5} costs 131,072 and {A, c} 157,286.4.
+def test_a_pointwise_op_fed_by_two_lone_matmuls_pays_a_load() -> None:
+    """Tests the path surplus and bound of the two-path instance (values
+    in the comment above) and that a valid schedule does not beat it."""
+    p = load_problem(two_paths())
+    floors = [129_472.0, 130_272.0, 800.0, 1600.0]
+    chains = Chains(p, "strict")
+    assert path_surplus(p, 3, floors, chains) == pytest.approx(24_614.4)
+    assert alone_bound(p, "strict") == pytest.approx(286_758.4)
+    ev = evaluate(p, native([[1, 2], [0, 3]], [[], []]), "strict")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(288_358.4)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"k": 128}, "A has one k-step: it can share c's subgraph"),
+        ({"capacity": 300_000}, "T2 and T6 fit: they can be kept"),
+        ({"reread": True}, "T2 has two readers"),
+    ],
+)
+def test_no_path_surplus_without_two_lone_sources(
+    change: dict[str, Any], why: str
+) -> None:
+    """Tests that the path surplus is 0 where one of its conditions
+    fails (``why``)."""
+    p = load_problem(two_paths(**change))
+    floors = alone_floors(p, "strict")
+    assert path_surplus(p, 3, floors, Chains(p, "strict")) == 0.0, why
+
+
+def test_path_surplus_stays_below_the_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests that on tiny problems where two MatMuls that run alone make
+    the two inputs of a Pointwise op (``exhaustive.path_problem``, seeds
+    0-999) and the load its subgraph cannot avoid raises the bound, the
+    bound never exceeds the optimum over every valid strict schedule,
+    and meets it on some."""
+
+    def raised(p: Problem) -> bool:
+        with monkeypatch.context() as m:
+            m.setattr(bounds, "path_surplus", lambda *args: 0.0)
+            without = alone_bound(p, "strict")
+        return alone_bound(p, "strict") > without
+
+    checked, tight = below_optimum(range(1000), raised, path_problem)
+    assert checked >= 150
+    assert tight >= 3
