@@ -412,6 +412,21 @@ def test_a_pointwise_op_that_runs_alone_pays_its_traffic(
     assert ev.total_latency >= alone_bound(p, "strict") * (1 - 1e-12)
 
 
+def raises_bound(
+    monkeypatch: pytest.MonkeyPatch, part: str, off: Callable[..., float]
+) -> Callable[[Problem], bool]:
+    """Whether a problem's strict bound is above what it is with
+    ``bounds.<part>`` replaced by ``off``."""
+
+    def raised(p: Problem) -> bool:
+        with monkeypatch.context() as m:
+            m.setattr(bounds, part, off)
+            without = alone_bound(p, "strict")
+        return alone_bound(p, "strict") > without
+
+    return raised
+
+
 def test_pointwise_floors_stay_below_the_optimum(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -421,12 +436,9 @@ def test_pointwise_floors_stay_below_the_optimum(
     exceeds the optimum over every valid strict schedule, and meets it
     on some."""
 
-    def raised(p: Problem) -> bool:
-        with monkeypatch.context() as m:
-            m.setattr(bounds, "pointwise_floor", lambda p, q, f, c: f[q])
-            without = alone_bound(p, "strict")
-        return alone_bound(p, "strict") > without
-
+    raised = raises_bound(
+        monkeypatch, "pointwise_floor", lambda p, q, f, c: f[q]
+    )
     checked, tight = below_optimum(range(6000), raised)
     assert checked >= 80
     assert tight >= 40
@@ -441,12 +453,7 @@ def test_pair_surplus_stays_below_the_optimum(
     bound, the bound never exceeds the optimum over every valid strict
     schedule, and meets it on some."""
 
-    def raised(p: Problem) -> bool:
-        with monkeypatch.context() as m:
-            m.setattr(bounds, "pair_surplus", lambda *args: 0.0)
-            without = alone_bound(p, "strict")
-        return alone_bound(p, "strict") > without
-
+    raised = raises_bound(monkeypatch, "pair_surplus", lambda *args: 0.0)
     checked, tight = below_optimum(range(300), raised, pair_problem)
     assert checked >= 10
     assert tight >= 5
@@ -529,12 +536,7 @@ def test_path_surplus_stays_below_the_optimum(
     bound never exceeds the optimum over every valid strict schedule,
     and meets it on some."""
 
-    def raised(p: Problem) -> bool:
-        with monkeypatch.context() as m:
-            m.setattr(bounds, "path_surplus", lambda *args: 0.0)
-            without = alone_bound(p, "strict")
-        return alone_bound(p, "strict") > without
-
+    raised = raises_bound(monkeypatch, "path_surplus", lambda *args: 0.0)
     checked, tight = below_optimum(range(1000), raised, path_problem)
     assert checked >= 150
     assert tight >= 3
