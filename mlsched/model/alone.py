@@ -191,17 +191,30 @@ def path_surplus(
     (:func:`_without_both`). c pays the least of the three cases.
     """
     p = problem
-    if p.is_matmul[c] or len(set(p.inputs[c])) != 2:
+    sources = _sources(p, c)
+    if sources is None:
         return 0.0
-    first, second = (_source(p, c, t) for t in p.inputs[c])
-    if first is None or second is None or first.matmul == second.matmul:
-        return 0.0
+    first, second = sources
     cases = (
         _with_path(p, c, first, second, floors, chains),
         _with_path(p, c, second, first, floors, chains),
         _without_both(p, c, {first.matmul, second.matmul}, floors, chains),
     )
     return max(0.0, min(cases))
+
+
+def _sources(p: Problem, c: int) -> tuple[_Source, _Source] | None:
+    """Where the two inputs of Pointwise ``c`` come from, if each from a
+    MatMul that runs alone (:func:`_source`); None otherwise. The two
+    MatMuls differ: each path is the one chain of single readers from
+    its MatMul, so two paths from one MatMul would end in one tensor."""
+    inputs = tuple(dict.fromkeys(p.inputs[c]))
+    if p.is_matmul[c] or len(inputs) != 2:
+        return None
+    first, second = (_source(p, c, t) for t in inputs)
+    if first is None or second is None:
+        return None
+    return first, second
 
 
 def _source(p: Problem, c: int, t: int) -> _Source | None:
@@ -243,6 +256,7 @@ def _with_path(
     that can be there surely in its first cells loading one slice of
     that path, above its floor; inf if c can never be there."""
     o = here.matmul
+    alone = _alone_cells(p, o)
     best = math.inf
     for grid in pointwise_shapes(p, o, chains.past):
         company = _company_ops(p, o, grid, chains, math.inf)
@@ -250,7 +264,7 @@ def _with_path(
         if c not in company:
             continue
         surely = {c, *there.path} & company
-        cells = _alone_cells(p, o)._replace(
+        cells = alone._replace(
             company=_entries(p, o, company - surely, company),
             forced=(sum(float(p.base_costs[y]) for y in surely), 1),
         )
@@ -276,10 +290,7 @@ def _without_both(
         for y, t in _linked(p, x):
             if y in seen or y in barred or not _may_meet(p, x, y, t):
                 continue
-            if p.is_matmul[y] or (
-                len(set(p.inputs[y])) == 2
-                and all(_source(p, y, u) for u in p.inputs[y])
-            ):
+            if p.is_matmul[y] or _sources(p, y) is not None:
                 return 0.0
             seen.add(y)
             todo.append(y)

@@ -509,6 +509,17 @@ def test_a_pointwise_op_fed_by_two_lone_matmuls_pays_a_load() -> None:
     assert ev.total_latency == pytest.approx(288_358.4)
 
 
+def test_an_input_read_twice_is_one_path() -> None:
+    """Tests that c reading T2 twice (inputs T2, T2, T6) pays the same
+    path surplus as reading it once: the slices are the same."""
+    twice = two_paths()
+    twice["inputs"][3] = [2, 2, 6]
+    p = load_problem(twice)
+    floors = [129_472.0, 130_272.0, 800.0, 1600.0]
+    surplus = path_surplus(p, 3, floors, Chains(p, "strict"))
+    assert surplus == pytest.approx(24_614.4)
+
+
 @pytest.mark.parametrize(
     ("change", "why"),
     [
