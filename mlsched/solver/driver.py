@@ -9,10 +9,14 @@ parts of the incumbent for the rest of the budget: runs of consecutive
 subgraphs rotating over the schedule (:mod:`mlsched.solver.lns`) and,
 after a first pass has covered every op, connected neighbourhoods moved
 together from wherever they run (:mod:`mlsched.solver.neighbourhood`).
-Every deadline is an instant of :func:`mlsched.clock.now`: the wall
-clock, or in a deterministic solve a virtual clock that counts work, so
-that the same problem, seed and time limit give the same schedule
-whatever the load.
+A recomputation pass (:mod:`mlsched.solver.recompute`) runs before the
+windows and again after them from the schedule they leave; its
+schedules may hold an op twice, so the global rounds and the windows
+work on the best schedule of the column model (the base), and the solve
+returns the best of all. Every deadline is an instant of
+:func:`mlsched.clock.now`: the wall clock, or in a deterministic solve a
+virtual clock that counts work, so that the same problem, seed and time
+limit give the same schedule whatever the load.
 """
 
 from __future__ import annotations
@@ -84,6 +88,9 @@ MIN_WINDOW = 1.0
 # and seconds at most.
 RECOMPUTE_SHARE = 0.1
 RECOMPUTE_SECONDS = 3.0
+# Share of the time left that a first recomputation pass, before the
+# windows, may take (it stops sooner when a round finds nothing).
+EARLY_RECOMPUTE_SHARE = 0.25
 # Share of the time left one global CP-SAT search may take: a master that
 # does not settle leaves the rest to the windows.
 SEARCH_SHARE = 0.5
@@ -100,7 +107,8 @@ class _Settled:
 
 @dataclass
 class _Incumbent:
-    """The best schedule so far and where it came from."""
+    """A schedule, where it came from, and its steps when they are a
+    schedule of the column model (each op once), else None."""
 
     steps: list[Step] | None
     solution: Solution
@@ -202,6 +210,8 @@ class _Driver:
         self.covered_at: float | None = None
         # Windows (their subgraphs and level) searched without a gain.
         self.fruitless: set[tuple[tuple[Step, ...], int]] = set()
+        # The base schedule a recomputation pass last started from.
+        self.recomputed: list[Step] | None = None
 
     def left(self) -> float:
         """Seconds left before the deadline."""
@@ -210,9 +220,13 @@ class _Driver:
     def run(self, begin: Start, initial: Solution | None) -> Result:
         """The whole search from the list scheduler's start."""
         self.begin = begin
+        # The best schedule, and the best of the column model, which the
+        # global rounds and the windows improve; recomputation passes
+        # start from the base and may leave the column model.
         self.best = _Incumbent(
             list(begin.steps), begin.solution, begin.objective, "heuristic"
         )
+        self.base = self.best
         self._report()
         required = schedule_columns(self.problem, begin.steps)
         if initial is not None:
@@ -247,9 +261,7 @@ class _Driver:
             if len(covered) == len(set(covered))
             else None
         )
-        if ev.total_latency < self.best.objective * (1 - 1e-12):
-            self.best = _Incumbent(steps, initial, ev.total_latency, "initial")
-            self._report()
+        self._take(_Incumbent(steps, initial, ev.total_latency, "initial"))
         if steps is None:
             return []
         return schedule_columns(self.problem, steps)
@@ -258,8 +270,16 @@ class _Driver:
         """Take a schedule of the columns as incumbent if it is better."""
         solution = to_solution(self.problem, steps)
         ev = evaluate(self.problem, solution, self.rules)
-        if ev.valid and ev.total_latency < self.best.objective * (1 - 1e-12):
-            self.best = _Incumbent(steps, solution, ev.total_latency, "cpsat")
+        if ev.valid:
+            self._take(_Incumbent(steps, solution, ev.total_latency, "cpsat"))
+
+    def _take(self, found: _Incumbent) -> None:
+        """Keep ``found`` as the base if it is a better schedule of the
+        column model, and as the best (reported) if it is better."""
+        if found.steps is not None and _below(found, self.base):
+            self.base = found
+        if _below(found, self.best):
+            self.best = found
             self._report()
 
     def _report(self, bound: float | None = None) -> None:
@@ -267,8 +287,9 @@ class _Driver:
             self.on_improvement(self.best.solution, self.best.objective, bound)
 
     def _rounds(self, required: list[Column]) -> Result:
-        """Global rounds over enumerated columns, then windows (LNS) for
-        the rest of the budget."""
+        """Global rounds over enumerated columns, then a recomputation
+        pass, windows (LNS) for the rest of the budget, and a last
+        recomputation pass."""
         fine = GranularityOptimizer(self.problem, self.rules, fine=True)
         if self.problem.num_ops <= GLOBAL_MAX_OPS:
             settled = self._global(required, fine)
@@ -277,17 +298,15 @@ class _Driver:
         else:
             settled = _Settled(SolveStatus.FEASIBLE, None, "no global round")
         before = self.best.objective
+        recomputer = Recomputer(self.problem, self.rules, fine)
+        # Recomputation first, as well as last: on large contest graphs
+        # it finds what the windows do not, within seconds, so a loaded
+        # machine or a short budget still gets it.
+        self._recompute(
+            recomputer, clock.now() + EARLY_RECOMPUTE_SHARE * self.left()
+        )
         windows, gains = self._lns(fine)
-        if self.best.steps is not None:
-            found = Recomputer(self.problem, self.rules, fine).improve(
-                self.best.steps, self.best.objective, self.deadline
-            )
-            if found is not None:
-                steps = list(found.steps)
-                self.best = _Incumbent(
-                    steps, found.solution, found.objective, "cpsat"
-                )
-                self._report()
+        self._recompute(recomputer, self.deadline)
         status, bound = settled.status, settled.bound
         if self.best.objective < before * (1 - 1e-12):
             # The schedule left the global column set: its bound and
@@ -299,6 +318,19 @@ class _Driver:
         if self.best.source != "cpsat":
             note = f"CP-SAT did not improve on the {self.best.source} ({note})"
         return self._result(note, status, bound)
+
+    def _recompute(self, recomputer: Recomputer, deadline: float) -> None:
+        """A recomputation pass from the base schedule, unless the last
+        one started from the same base, until ``deadline`` at most."""
+        steps = self.base.steps
+        if steps is None or steps == self.recomputed:
+            return
+        self.recomputed = steps
+        found = recomputer.improve(steps, self.base.objective, deadline)
+        if found is not None:
+            self._take(
+                _Incumbent(None, found.solution, found.objective, "cpsat")
+            )
 
     def _global(
         self, required: list[Column], fine: GranularityOptimizer
@@ -315,11 +347,7 @@ class _Driver:
             generator.truncated = False
             enum_deadline = clock.now() + ENUMERATION_SHARE * self.left()
             regions = generator.regions(seeds, enum_deadline)
-            best_cols = (
-                schedule_columns(p, self.best.steps)
-                if self.best.steps is not None
-                else []
-            )
+            best_cols = schedule_columns(p, self._base_steps())
             columns = generator.columns(
                 regions, required + best_cols, enum_deadline
             )
@@ -362,8 +390,6 @@ class _Driver:
         after the first pass every consecutive window that finds nothing
         is followed by a connected neighbourhood. The number of windows
         solved and of those that improved."""
-        if self.best.steps is None:
-            return 0, 0
         search = WindowSearch(
             self.problem,
             self.rules,
@@ -379,10 +405,8 @@ class _Driver:
         reserve = min(
             RECOMPUTE_SECONDS, RECOMPUTE_SHARE * (self.deadline - self.start)
         )
-        while (
-            self.left() > MIN_WINDOW + reserve and self.best.steps is not None
-        ):
-            steps = self.best.steps
+        while self.left() > MIN_WINDOW + reserve:
+            steps = self._base_steps()
             window = rotation.window(steps)
             found = self._window(search, steps, window, rotation.level)
             if found is not None:
@@ -409,10 +433,9 @@ class _Driver:
         incumbent, as wide as the rotation's windows; whether it
         improved, or None when it could not be moved to one block or was
         searched in vain before."""
-        assert self.best.steps is not None
         seed = self._seed(turn, rotation.target)
         block = neighbourhood(
-            self.problem, self.best.steps, seed, rotation.target
+            self.problem, self._base_steps(), seed, rotation.target
         )
         if block is None:
             return None
@@ -423,9 +446,8 @@ class _Driver:
         """The step of the incumbent a neighbourhood grows from: the one
         holding op ``turn * ops`` (mod the op count), so that seeds walk
         over the graph in op order."""
-        assert self.best.steps is not None
         op = (turn * ops) % self.problem.num_ops
-        return next(i for i, s in enumerate(self.best.steps) if op in s.ops)
+        return next(i for i, s in enumerate(self._base_steps()) if op in s.ops)
 
     def _cover(self, part: list[Step]) -> None:
         """Count the ops of ``part`` as searched by a window."""
@@ -455,7 +477,7 @@ class _Driver:
         out = search.solve(
             steps,
             window,
-            self.best.objective,
+            self.base.objective,
             clock.now() + min(self.left(), seconds),
             self.on_improvement,
             level,
@@ -463,7 +485,7 @@ class _Driver:
         if out.solution is None or out.steps is None:
             self.fruitless.add(key)
             return False
-        self.best = _Incumbent(out.steps, out.solution, out.objective, "cpsat")
+        self._take(_Incumbent(out.steps, out.solution, out.objective, "cpsat"))
         return True
 
     def _search(
@@ -490,7 +512,7 @@ class _Driver:
 
     def _solve(self, master: MasterBase) -> ModelOutcome:
         """One CP-SAT search of ``master``, hinted with the incumbent."""
-        master.hint(self.best.steps or list(self.begin.steps))
+        master.hint(self._base_steps())
         logger.info(
             "CP-SAT round %d (%s): %d columns, %.2f s left",
             self.rounds,
@@ -501,16 +523,21 @@ class _Driver:
         out = solve_model(
             master,
             self.rules,
-            self.best.objective,
+            self.base.objective,
             SEARCH_SHARE * self.left(),
             self.settings,
             self.on_improvement,
         )
         if out.solution is not None and out.steps is not None:
-            self.best = _Incumbent(
-                out.steps, out.solution, out.objective, "cpsat"
+            self._take(
+                _Incumbent(out.steps, out.solution, out.objective, "cpsat")
             )
         return out
+
+    def _base_steps(self) -> list[Step]:
+        """The base schedule's steps (it always has them)."""
+        assert self.base.steps is not None
+        return self.base.steps
 
     def _result(
         self, message: str, status: SolveStatus, bound: float | None = None
@@ -527,6 +554,11 @@ class _Driver:
             heuristic_objective=self.begin.objective,
             message=_noted(message, self.begin.bound.note),
         ).with_lower_bound(self.begin.lower_bound)
+
+
+def _below(a: _Incumbent, b: _Incumbent) -> bool:
+    """Whether ``a`` is a better schedule than ``b`` (not by rounding)."""
+    return a.objective < b.objective * (1 - 1e-12)
 
 
 def _noted(message: str, note: str) -> str:

@@ -250,7 +250,7 @@ def test_a_window_searched_in_vain_is_not_searched_again() -> None:
     driver = _Driver(
         problem, "strict", now, now + 60, SatSettings(num_workers=1), None
     )
-    driver.best = _Incumbent(
+    driver.best = driver.base = _Incumbent(
         list(begin.steps), begin.solution, begin.objective, "heuristic"
     )
     search = _CountingSearch()

@@ -282,3 +282,68 @@ def test_solver_merges_in_contest_only() -> None:
     assert contest.objective == pytest.approx(6553.6)
     strict = solve(TWO_LOADS, rules="strict", time_limit=2.0)
     assert strict.objective == pytest.approx(8276.8)
+
+
+# Above GLOBAL_MAX_OPS: the windows follow the list schedule directly.
+TRANSFORMER = generate("transformer", layers=3)
+
+
+def _events(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The recomputation gains and windows a solve logged, in order."""
+    events = []
+    for record in caplog.records:
+        message = record.getMessage()
+        if message.startswith("recomputation:"):
+            events.append("recomputation")
+        elif message.startswith("window "):
+            events.append("window")
+    return events
+
+
+@pytest.mark.timed
+def test_solver_recomputes_before_the_windows(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tests that a contest solve of a three-layer transformer (213 ops,
+    no global round), where recomputation lowers the list schedule,
+    gains by it before its first window, so that a short or loaded run
+    still gets the gain, and that the windows then run too."""
+    problem = load_problem(TRANSFORMER)
+    caplog.set_level("DEBUG", logger="mlsched.solver")
+    result = solve(problem, rules="contest", time_limit=5.0)
+    events = _events(caplog)
+    assert "window" in events
+    assert events[0] == "recomputation"
+    assert result.heuristic_objective is not None
+    assert result.objective < result.heuristic_objective
+    ev = evaluate(problem, result.solution, "contest")
+    assert ev.valid
+    assert ev.total_latency == pytest.approx(result.objective, rel=1e-12)
+
+
+@pytest.mark.timed
+def test_windows_search_beside_a_recomputed_initial_schedule(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tests that a given schedule holding an op twice (which has no
+    form in the column model) does not stop the windows: they search
+    the best schedule of the column model, and the result is never
+    worse than the given one."""
+    problem = load_problem(TRANSFORMER)
+    begin = list_start(problem, "contest")
+    fine = GranularityOptimizer(problem, "contest", fine=True)
+    found = Recomputer(problem, "contest", fine).improve(
+        begin.steps, begin.objective
+    )
+    assert found is not None
+    ops = [o for s in found.solution.subgraphs for o in s]
+    assert len(ops) > len(set(ops))
+    caplog.set_level("DEBUG", logger="mlsched.solver")
+    result = solve(
+        problem,
+        rules="contest",
+        time_limit=5.0,
+        initial_solution=found.solution,
+    )
+    assert "window" in _events(caplog)
+    assert result.objective <= found.objective
