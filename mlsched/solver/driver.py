@@ -10,8 +10,8 @@ subgraphs rotating over the schedule (:mod:`mlsched.solver.lns`) and,
 after a first pass has covered every op, connected neighbourhoods moved
 together from wherever they run (:mod:`mlsched.solver.neighbourhood`).
 A recomputation pass (:mod:`mlsched.solver.recompute`) runs before the
-windows and again after them from the schedule they leave; its
-schedules may hold an op twice, so the global rounds and the windows
+global rounds and again after the windows from the schedule they leave;
+its schedules may hold an op twice, so the global rounds and the windows
 work on the best schedule of the column model (the base), and the solve
 returns the best of all. Every deadline is an instant of
 :func:`mlsched.clock.now`: the wall clock, or in a deterministic solve a
@@ -287,30 +287,32 @@ class _Driver:
             self.on_improvement(self.best.solution, self.best.objective, bound)
 
     def _rounds(self, required: list[Column]) -> Result:
-        """Global rounds over enumerated columns, then a recomputation
-        pass, windows (LNS) for the rest of the budget, and a last
+        """A recomputation pass, global rounds over enumerated columns,
+        windows (LNS) for the rest of the budget, and a last
         recomputation pass."""
         fine = GranularityOptimizer(self.problem, self.rules, fine=True)
+        recomputer = Recomputer(self.problem, self.rules, fine)
+        # Recomputation first, as well as last: on large contest graphs
+        # it finds what the windows do not, within seconds, so that a
+        # loaded machine, a short budget or global rounds that use up
+        # the time still get it.
+        self._recompute(
+            recomputer, clock.now() + EARLY_RECOMPUTE_SHARE * self.left()
+        )
         if self.problem.num_ops <= GLOBAL_MAX_OPS:
             settled = self._global(required, fine)
             if isinstance(settled, Result):
                 return settled
         else:
             settled = _Settled(SolveStatus.FEASIBLE, None, "no global round")
-        before = self.best.objective
-        recomputer = Recomputer(self.problem, self.rules, fine)
-        # Recomputation first, as well as last: on large contest graphs
-        # it finds what the windows do not, within seconds, so a loaded
-        # machine or a short budget still gets it.
-        self._recompute(
-            recomputer, clock.now() + EARLY_RECOMPUTE_SHARE * self.left()
-        )
+        settled_base = self.base
         windows, gains = self._lns(fine)
         self._recompute(recomputer, self.deadline)
         status, bound = settled.status, settled.bound
-        if self.best.objective < before * (1 - 1e-12):
-            # The schedule left the global column set: its bound and
-            # proof no longer speak about it.
+        if not (self.best is self.base is settled_base):
+            # The schedule is not the one the global rounds settled on
+            # (it left their column set): their bound and proof do not
+            # speak about it.
             status, bound = SolveStatus.FEASIBLE, None
         note = f"{settled.note}; {windows} windows, {gains} improving"
         if self.covered_at is not None:
@@ -358,8 +360,8 @@ class _Driver:
             columns = priced.columns
             if priced.schedule is not None:
                 self._offer(list(priced.schedule))
-            if meets(self.best.objective, priced.bound):
-                # The LP over these columns already proves the incumbent
+            if meets(self.base.objective, priced.bound):
+                # The LP over these columns already proves the base
                 # optimal over them: no CP-SAT search can improve it.
                 status, bound = SolveStatus.COLUMN_OPTIMAL, priced.bound
             elif self.left() <= MIN_SEARCH:

@@ -347,3 +347,21 @@ def test_windows_search_beside_a_recomputed_initial_schedule(
     )
     assert "window" in _events(caplog)
     assert result.objective <= found.objective
+
+
+def test_global_rounds_leave_the_recomputation_its_pass() -> None:
+    """Tests that a deterministic contest solve of a one-layer llama
+    block (63 ops), whose global rounds settle truncated column sets
+    until its 10 s of counted work are spent, still gains by
+    recomputation, which runs before them (run after them, it got no
+    time and the solve returned the list schedule)."""
+    problem = load_problem(generate("llama", layers=1))
+    result = solve(
+        problem, rules="contest", time_limit=10.0, deterministic=True
+    )
+    assert result.heuristic_objective is not None
+    assert result.objective < result.heuristic_objective
+    ops = [o for s in result.solution.subgraphs for o in s]
+    assert len(ops) > len(set(ops))
+    assert result.status is SolveStatus.FEASIBLE
+    assert result.column_bound is None
