@@ -88,8 +88,9 @@ MIN_WINDOW = 1.0
 # and seconds at most.
 RECOMPUTE_SHARE = 0.1
 RECOMPUTE_SECONDS = 3.0
-# Share of the time left that a first recomputation pass, before the
-# windows, may take (it stops sooner when a round finds nothing).
+# Share of the time left that the first recomputation pass, before the
+# global rounds and the windows, may take (it stops sooner when a round
+# of its moves finds nothing).
 EARLY_RECOMPUTE_SHARE = 0.25
 # Share of the time left one global CP-SAT search may take: a master that
 # does not settle leaves the rest to the windows.
