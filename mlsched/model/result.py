@@ -73,8 +73,10 @@ class Result:
         outside them may be better); the proven ``lower_bound`` when the
         start schedule meets it and CP-SAT is skipped; else ``None``.
     source
-        Which stage produced ``solution``: ``"heuristic"``, ``"naive"`` or
-        ``"cpsat"``, or ``"initial"`` for a given initial schedule.
+        Which stage produced ``solution``: ``"heuristic"``, ``"naive"``,
+        ``"cpsat"`` (a CP-SAT search of columns or of a window),
+        ``"recompute"`` (the recomputation pass of a CP-SAT solve), or
+        ``"initial"`` for a given initial schedule.
     heuristic_objective
         The list scheduler's latency, when it ran.
     message

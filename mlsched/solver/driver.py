@@ -1,16 +1,18 @@
 """The anytime solve: list-scheduler start, then rounds of CP-SAT.
 
-The driver owns the clock and the incumbent. Each round enumerates
+The driver owns the clock and the incumbents. Each round enumerates
 columns (regions in retention contexts) for a share of the time left,
 refines their granularities for another share, and searches the master
 model over them for the rest; a round that settles a truncated column
 set leaves time for another. Large-neighbourhood windows then re-solve
-parts of the incumbent for the rest of the budget: runs of consecutive
-subgraphs rotating over the schedule (:mod:`mlsched.solver.lns`) and,
-after a first pass has covered every op, connected neighbourhoods moved
-together from wherever they run (:mod:`mlsched.solver.neighbourhood`).
+parts of the base schedule (below) for the rest of the budget: runs of
+consecutive subgraphs rotating over the schedule
+(:mod:`mlsched.solver.lns`) and, after a first pass has covered every
+op, connected neighbourhoods moved together from wherever they run
+(:mod:`mlsched.solver.neighbourhood`).
 A recomputation pass (:mod:`mlsched.solver.recompute`) runs before the
-global rounds and again after the windows from the schedule they leave;
+global rounds, from the start, and again after the windows, from the
+schedule they leave (or on from where the first one ran out of time);
 its schedules may hold an op twice, so the global rounds and the windows
 work on the best schedule of the column model (the base), and the solve
 returns the best of all. Every deadline is an instant of
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +87,8 @@ WIDEST_WINDOW = 80
 DEEPEST_LEVEL = 10
 WINDOW_SECONDS = 3.0
 MIN_WINDOW = 1.0
-# Share of the whole budget the windows leave to the recomputation pass,
-# and seconds at most.
+# Share of the whole budget the windows leave to the last recomputation
+# pass, when it has work (see _Driver._pass_pending), and seconds at most.
 RECOMPUTE_SHARE = 0.1
 RECOMPUTE_SECONDS = 3.0
 # Share of the time left that the first recomputation pass, before the
@@ -104,6 +107,17 @@ class _Settled:
     status: SolveStatus
     bound: float | None
     note: str
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """Where the last recomputation pass started (the base's steps),
+    where it stands, and whether it ran out of moves (not of time)."""
+
+    start: list[Step]
+    steps: Sequence[Step]
+    objective: float
+    finished: bool
 
 
 @dataclass
@@ -187,7 +201,7 @@ def _start(
 
 
 class _Driver:
-    """One anytime solve: the clock, the incumbent and the rounds."""
+    """One anytime solve: the clock, the incumbents and the rounds."""
 
     def __init__(
         self,
@@ -211,8 +225,8 @@ class _Driver:
         self.covered_at: float | None = None
         # Windows (their subgraphs and level) searched without a gain.
         self.fruitless: set[tuple[tuple[Step, ...], int]] = set()
-        # The base schedule a recomputation pass last started from.
-        self.recomputed: list[Step] | None = None
+        # The last recomputation pass, if one ran.
+        self.last_pass: _Pass | None = None
 
     def left(self) -> float:
         """Seconds left before the deadline."""
@@ -245,7 +259,8 @@ class _Driver:
         return self._rounds(required)
 
     def _adopt(self, initial: Solution) -> list[Column]:
-        """Take a given schedule as incumbent if better; its columns."""
+        """Take a given schedule as incumbent (best, and base if it is a
+        schedule of the column model) where better; its columns."""
         ev = evaluate(self.problem, initial, self.rules)
         if not ev.valid:
             logger.warning(
@@ -268,7 +283,7 @@ class _Driver:
         return schedule_columns(self.problem, steps)
 
     def _offer(self, steps: list[Step]) -> None:
-        """Take a schedule of the columns as incumbent if it is better."""
+        """Take a schedule of the columns as incumbent where better."""
         solution = to_solution(self.problem, steps)
         ev = evaluate(self.problem, solution, self.rules)
         if ev.valid:
@@ -318,22 +333,39 @@ class _Driver:
         note = f"{settled.note}; {windows} windows, {gains} improving"
         if self.covered_at is not None:
             note += f", every op in a window by {self.covered_at:.1f} s"
-        if self.best.source != "cpsat":
+        if self.best.source in ("heuristic", "initial"):
             note = f"CP-SAT did not improve on the {self.best.source} ({note})"
         return self._result(note, status, bound)
 
     def _recompute(self, recomputer: Recomputer, deadline: float) -> None:
-        """A recomputation pass from the base schedule, unless the last
-        one started from the same base, until ``deadline`` at most."""
-        steps = self.base.steps
-        if steps is None or steps == self.recomputed:
+        """A recomputation pass until ``deadline`` at most: from the base
+        if it changed since the last pass, else on from where the last
+        pass stopped if its time ran out, else none."""
+        base, last = self._base_steps(), self.last_pass
+        if last is None or last.start != base:
+            steps: Sequence[Step] = base
+            objective = self.base.objective
+        elif not last.finished:
+            steps, objective = last.steps, last.objective
+        else:
             return
-        self.recomputed = steps
-        found = recomputer.improve(steps, self.base.objective, deadline)
+        found = recomputer.improve(steps, objective, deadline)
         if found is not None:
+            steps, objective = found.steps, found.objective
             self._take(
-                _Incumbent(None, found.solution, found.objective, "cpsat")
+                _Incumbent(None, found.solution, objective, "recompute")
             )
+        finished = clock.now() < deadline
+        self.last_pass = _Pass(base, steps, objective, finished)
+
+    def _pass_pending(self) -> bool:
+        """Whether a recomputation pass now would have work."""
+        last = self.last_pass
+        return (
+            last is None
+            or last.start != self._base_steps()
+            or not last.finished
+        )
 
     def _global(
         self, required: list[Column], fine: GranularityOptimizer
@@ -388,7 +420,7 @@ class _Driver:
         return _Settled(status, bound, note)
 
     def _lns(self, fine: GranularityOptimizer) -> tuple[int, int]:
-        """Re-solve windows of the incumbent, rotating over the whole
+        """Re-solve windows of the base schedule, rotating over the whole
         schedule, widening and then deepening after a pass without gain;
         after the first pass every consecutive window that finds nothing
         is followed by a connected neighbourhood. The number of windows
@@ -404,11 +436,7 @@ class _Driver:
             self.problem.num_ops, WINDOW_OPS, WIDEST_WINDOW, DEEPEST_LEVEL
         )
         windows = gains = turn = 0
-        # The recomputation pass after the windows keeps a share.
-        reserve = min(
-            RECOMPUTE_SECONDS, RECOMPUTE_SHARE * (self.deadline - self.start)
-        )
-        while self.left() > MIN_WINDOW + reserve:
+        while self.left() > MIN_WINDOW + self._reserve():
             steps = self._base_steps()
             window = rotation.window(steps)
             found = self._window(search, steps, window, rotation.level)
@@ -418,7 +446,7 @@ class _Driver:
             if (
                 rotation.passes
                 and not gained
-                and self.left() > MIN_WINDOW + reserve
+                and self.left() > MIN_WINDOW + self._reserve()
             ):
                 found = self._neighbourhood(search, turn, rotation)
                 turn += 1
@@ -429,11 +457,20 @@ class _Driver:
                 break
         return windows, gains
 
+    def _reserve(self) -> float:
+        """Seconds the windows leave to the last recomputation pass: a
+        share of the budget if it would have work, else none."""
+        if not self._pass_pending():
+            return 0.0
+        return min(
+            RECOMPUTE_SECONDS, RECOMPUTE_SHARE * (self.deadline - self.start)
+        )
+
     def _neighbourhood(
         self, search: WindowSearch, turn: int, rotation: Rotation
     ) -> bool | None:
         """Re-solve the ``turn``-th connected neighbourhood of the
-        incumbent, as wide as the rotation's windows; whether it
+        base schedule, as wide as the rotation's windows; whether it
         improved, or None when it could not be moved to one block or was
         searched in vain before."""
         seed = self._seed(turn, rotation.target)
@@ -446,9 +483,9 @@ class _Driver:
         return self._window(search, moved, block.window, rotation.level)
 
     def _seed(self, turn: int, ops: int) -> int:
-        """The step of the incumbent a neighbourhood grows from: the one
-        holding op ``turn * ops`` (mod the op count), so that seeds walk
-        over the graph in op order."""
+        """The step of the base schedule a neighbourhood grows from: the
+        one holding op ``turn * ops`` (mod the op count), so that seeds
+        walk over the graph in op order."""
         op = (turn * ops) % self.problem.num_ops
         return next(i for i, s in enumerate(self._base_steps()) if op in s.ops)
 
@@ -467,7 +504,7 @@ class _Driver:
         window: Window,
         level: int,
     ) -> bool | None:
-        """Re-solve one window of ``steps``; whether the incumbent
+        """Re-solve one window of ``steps``; whether the base
         improved, or None for a window already searched in vain at this
         level (the same subgraphs give the same columns and search, and a
         window's gain does not depend on the rest of the schedule)."""
@@ -494,7 +531,7 @@ class _Driver:
     def _search(
         self, columns: list[Column]
     ) -> tuple[SolveStatus, float | None]:
-        """Search ``columns`` from the incumbent: the order-free master
+        """Search ``columns`` from the base schedule: the order-free master
         with cuts, then the positional model if cuts do not settle it."""
         master = OrderFreeModel(self.problem, columns)
         while True:
@@ -514,7 +551,7 @@ class _Driver:
         return out.status, out.bound
 
     def _solve(self, master: MasterBase) -> ModelOutcome:
-        """One CP-SAT search of ``master``, hinted with the incumbent."""
+        """One CP-SAT search of ``master``, hinted with the base schedule."""
         master.hint(self._base_steps())
         logger.info(
             "CP-SAT round %d (%s): %d columns, %.2f s left",

@@ -25,8 +25,8 @@ a Pointwise op of 5000 a tile with a MatMul group that reads a graph
 input). The column model only grows connected regions.
 
 The column model covers each op once, so recomputation is a pass over a
-whole schedule (the driver runs it on the list schedule and again on
-what the windows leave): for each tensor with readers in several subgraphs it
+whole schedule (the driver runs it on its start and again on what the
+windows leave): for each tensor with readers in several subgraphs it
 tries the producer in every reading subgraph (with and without its
 other copies), and the producer in one more reading subgraph; for each
 op it tries its sink; in contest, every pair of steps of one grid, one
