@@ -234,14 +234,7 @@ class _Driver:
 
     def run(self, begin: Start, initial: Solution | None) -> Result:
         """The whole search from the list scheduler's start."""
-        self.begin = begin
-        # The best schedule, and the best of the column model, which the
-        # global rounds and the windows improve; recomputation passes
-        # start from the base and may leave the column model.
-        self.best = _Incumbent(
-            list(begin.steps), begin.solution, begin.objective, "heuristic"
-        )
-        self.base = self.best
+        self.start_from(begin)
         self._report()
         required = schedule_columns(self.problem, begin.steps)
         if initial is not None:
@@ -257,6 +250,17 @@ class _Driver:
                 "no time left for CP-SAT", SolveStatus.FEASIBLE
             )
         return self._rounds(required)
+
+    def start_from(self, begin: Start) -> None:
+        """Take the list scheduler's start as both incumbents."""
+        self.begin = begin
+        # The best schedule, and the best of the column model, which the
+        # global rounds and the windows improve; recomputation passes
+        # start from the base and may leave the column model.
+        self.best = _Incumbent(
+            list(begin.steps), begin.solution, begin.objective, "heuristic"
+        )
+        self.base = self.best
 
     def _adopt(self, initial: Solution) -> list[Column]:
         """Take a given schedule as incumbent (best, and base if it is a
@@ -338,17 +342,13 @@ class _Driver:
         return self._result(note, status, bound)
 
     def _recompute(self, recomputer: Recomputer, deadline: float) -> None:
-        """A recomputation pass until ``deadline`` at most: from the base
-        if it changed since the last pass, else on from where the last
-        pass stopped if its time ran out, else none."""
-        base, last = self._base_steps(), self.last_pass
-        if last is None or last.start != base:
-            steps: Sequence[Step] = base
-            objective = self.base.objective
-        elif not last.finished:
-            steps, objective = last.steps, last.objective
-        else:
+        """A recomputation pass from :meth:`_pass_start`, if it has
+        work, until ``deadline`` at most."""
+        start = self._pass_start()
+        if start is None:
             return
+        base = self._base_steps()
+        steps, objective = start
         found = recomputer.improve(steps, objective, deadline)
         if found is not None:
             steps, objective = found.steps, found.objective
@@ -358,14 +358,21 @@ class _Driver:
         finished = clock.now() < deadline
         self.last_pass = _Pass(base, steps, objective, finished)
 
+    def _pass_start(self) -> tuple[Sequence[Step], float] | None:
+        """Where a recomputation pass now would start, and at what
+        latency: from the base if it changed since the last pass, else on
+        from where the last pass stopped if its time ran out; None when
+        it would have no work."""
+        base, last = self._base_steps(), self.last_pass
+        if last is None or last.start != base:
+            return base, self.base.objective
+        if not last.finished:
+            return last.steps, last.objective
+        return None
+
     def _pass_pending(self) -> bool:
         """Whether a recomputation pass now would have work."""
-        last = self.last_pass
-        return (
-            last is None
-            or last.start != self._base_steps()
-            or not last.finished
-        )
+        return self._pass_start() is not None
 
     def _global(
         self, required: list[Column], fine: GranularityOptimizer

@@ -4,6 +4,7 @@ brute-force schedule enumeration, for the solver tests."""
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from types import MappingProxyType
@@ -15,9 +16,12 @@ from ortools.sat.python import cp_model
 
 from mlsched import Problem, evaluate, load_problem
 from mlsched.heuristics import GranularityOptimizer, ListScheduler
+from mlsched.heuristics.start import list_start
 from mlsched.model.schedule import Step, to_solution
 from mlsched.solver import Column, ColumnGenerator, refine, schedule_columns
+from mlsched.solver.driver import _Driver
 from mlsched.solver.model import MasterBase
+from mlsched.solver.sat import SatSettings
 
 SMALL = (
     "example1",  # 2 Pointwise ops
@@ -65,6 +69,18 @@ def _heuristic_columns(
     regions = generator.regions([s.ops for s in listed])
     built = generator.columns(regions, schedule_columns(problem, listed))
     return tuple(listed), tuple(built)
+
+
+def started_driver(name: str, rules: str) -> _Driver:
+    """A one-worker driver of bundled ``name`` at its list schedule, 60 s
+    left, for tests of its stages."""
+    problem = load_problem(name)
+    now = time.perf_counter()
+    driver = _Driver(
+        problem, rules, now, now + 60, SatSettings(num_workers=1), None
+    )
+    driver.start_from(list_start(problem, rules))
+    return driver
 
 
 def exact_latency(

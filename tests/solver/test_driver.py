@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import cast
 
-from mlsched import clock, load_problem
-from mlsched.heuristics.start import list_start
+from solver_setup import started_driver
+
+from mlsched import clock
 from mlsched.model.schedule import Step
 from mlsched.solver.driver import _Driver, _Incumbent
 from mlsched.solver.recompute import Recomputed, Recomputer
-from mlsched.solver.sat import SatSettings
 
 
 class _FakeRecomputer:
@@ -30,18 +29,10 @@ class _FakeRecomputer:
 
 
 def _driver() -> tuple[_Driver, list[Step]]:
-    """A driver of benchmark 5 (strict) at its list schedule, 60 s left."""
-    problem = load_problem("mlsys-2026-5")
-    begin = list_start(problem, "strict")
-    now = time.perf_counter()
-    driver = _Driver(
-        problem, "strict", now, now + 60, SatSettings(num_workers=1), None
-    )
-    steps = list(begin.steps)
-    driver.best = driver.base = _Incumbent(
-        steps, begin.solution, begin.objective, "heuristic"
-    )
-    return driver, steps
+    """A driver of benchmark 5 (strict) at its list schedule, and that
+    schedule's steps."""
+    driver = started_driver("mlsys-2026-5", "strict")
+    return driver, list(driver.begin.steps)
 
 
 def _run(driver: _Driver, fake: _FakeRecomputer, deadline: float) -> None:

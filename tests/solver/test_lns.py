@@ -8,6 +8,7 @@ import math
 import time
 
 import pytest
+from solver_setup import started_driver
 
 from mlsched import clock, evaluate, load_problem
 from mlsched.heuristics import GranularityOptimizer
@@ -16,8 +17,6 @@ from mlsched.model import Grain
 from mlsched.model.result import SolveStatus
 from mlsched.model.schedule import Step, to_solution
 from mlsched.solver.driver import (
-    _Driver,
-    _Incumbent,
     solve_cpsat,
 )
 from mlsched.solver.lns import (
@@ -244,17 +243,9 @@ def test_a_window_searched_in_vain_is_not_searched_again() -> None:
     """Tests that the driver skips a window whose subgraphs it already
     searched without gain at the same level (None: not searched), and
     searches the same subgraphs again one level deeper."""
-    problem = load_problem("mlsys-2026-5")
-    begin = list_start(problem, "strict")
-    now = time.perf_counter()
-    driver = _Driver(
-        problem, "strict", now, now + 60, SatSettings(num_workers=1), None
-    )
-    driver.best = driver.base = _Incumbent(
-        list(begin.steps), begin.solution, begin.objective, "heuristic"
-    )
+    driver = started_driver("mlsys-2026-5", "strict")
     search = _CountingSearch()
-    steps, window = list(begin.steps), Window(0, 2)
+    steps, window = list(driver.begin.steps), Window(0, 2)
     assert driver._window(search, steps, window, 0) is False
     assert driver._window(search, steps, window, 0) is None
     assert driver._window(search, steps, window, 1) is False
