@@ -147,8 +147,9 @@ class Recomputer:
         self._written: dict[
             tuple[tuple[int, ...], tuple[int, ...]], frozenset[int]
         ] = {}
-        # The longest whole evaluation so far, in clock seconds.
-        self._evaluation = 0.0
+        # The longest move so far, in clock seconds: building it,
+        # re-choosing its granularities and maybe a whole evaluation.
+        self._longest = 0.0
         self.shared = [
             t
             for t in sorted(problem.producer)
@@ -238,12 +239,17 @@ class Recomputer:
         self, moves: Iterator[_Move], objective: float, deadline: float
     ) -> Recomputed | None:
         """The first of ``moves`` that lowers ``objective``."""
+        began = clock.now()
         for move in moves:
-            # A move may end in a whole evaluation: start none that could
-            # run past the deadline.
-            if clock.now() + self._evaluation >= deadline:
+            # Start no move that could run past the deadline if it took
+            # as long as the longest so far; the granularity searches
+            # and the screening count, not only a whole evaluation.
+            if clock.now() + self._longest >= deadline:
                 return None
             found = self._try(move, objective)
+            ended = clock.now()
+            self._longest = max(self._longest, ended - began)
+            began = ended
             if found is not None:
                 return found
         return None
@@ -269,10 +275,8 @@ class Recomputer:
             return None
         if not self._flows(steps):
             return None
-        began = clock.now()
         solution = to_solution(self.problem, steps)
         ev = evaluate(self.problem, solution, self.rules)
-        self._evaluation = max(self._evaluation, clock.now() - began)
         if not ev.valid or ev.total_latency >= objective * (1 - GAIN):
             return None
         return Recomputed(tuple(steps), solution, ev.total_latency)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 from generators import hand_problem
@@ -115,6 +116,33 @@ def test_recomputation_stops_at_the_deadline() -> None:
         steps, FUSED, deadline=clock.now()
     )
     assert found is None
+
+
+@pytest.mark.timed
+def test_recomputation_keeps_slow_moves_inside_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests that the pass starts no move that would end past its
+    deadline if it took as long as the longest move so far, however the
+    move spends its time (here none reaches a whole evaluation)."""
+    problem = load_problem("mlsys-2026-5")
+    begin = list_start(problem, "contest")
+    fine = GranularityOptimizer(problem, "contest", fine=True)
+    recomputer = Recomputer(problem, "contest", fine)
+    tried = []
+
+    def slow(move: object, objective: float) -> None:
+        tried.append(move)
+        time.sleep(0.3)
+
+    monkeypatch.setattr(recomputer, "_try", slow)
+    deadline = clock.now() + 0.5
+    found = recomputer.improve(begin.steps, begin.objective, deadline)
+    # The first move (0.3 s) ends before the deadline; a second would
+    # end at 0.6 s, past it, so the pass stops after one move.
+    assert found is None
+    assert len(tried) == 1
+    assert clock.now() < deadline
 
 
 # A skip connection into a MatMul, the pattern of contest benchmark 12.
