@@ -27,7 +27,7 @@ from mlsched.model import (
 )
 from mlsched.model.bounds import meets, relative_gap
 from mlsched.model.io import natural_key
-from mlsched.model.types import Method, Rules
+from mlsched.model.types import Method, Rules, improves
 
 logger = logging.getLogger(__name__)
 
@@ -408,7 +408,7 @@ def table(results: Sequence[Row | Failure]) -> str:
         for r in rows
         if r.best_published and round(r.latency) <= r.best_published
     )
-    better = sum(1 for r in rows if r.latency < r.heuristic * (1 - 1e-9))
+    better = sum(1 for r in rows if improves(r.latency, r.heuristic))
     proven = sum(1 for r in rows if r.proven_optimal)
     speedup = f"{geomean([r.speedup for r in rows]):7.3f}" if rows else "-"
     overs = [r.over_bound for r in rows if r.over_bound is not None]

@@ -1,4 +1,4 @@
-"""The rule profiles and solve methods as types, and latency equality.
+"""The rule profiles and solve methods as types, and latency comparison.
 
 ``Rules`` and ``Method`` are ``Literal`` types, so mypy checks a profile
 or method name written in the code; ``RULES`` and ``METHODS`` are the
@@ -19,6 +19,17 @@ RULES: tuple[Rules, ...] = get_args(Rules)
 METHODS: tuple[Method, ...] = get_args(Method)
 
 
-def isclose(a: float, b: float, rel: float = 1e-9) -> bool:
+#: Relative difference below which two latencies count as equal: the
+#: same cells summed in another order differ by far less.
+ROUNDING = 1e-9
+
+
+def isclose(a: float, b: float, rel: float = ROUNDING) -> bool:
     """Whether two latencies agree to a relative ``rel``."""
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-9)
+
+
+def improves(latency: float, incumbent: float) -> bool:
+    """Whether ``latency`` is lower than ``incumbent`` by more than
+    :data:`ROUNDING`: the one test for a better schedule."""
+    return latency < incumbent * (1 - ROUNDING)

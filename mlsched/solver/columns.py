@@ -23,6 +23,7 @@ from mlsched.heuristics import (
 )
 from mlsched.model import Problem, SubgraphView, view_cost
 from mlsched.model.schedule import Step, retained_in
+from mlsched.model.types import improves
 
 logger = logging.getLogger(__name__)
 
@@ -298,8 +299,7 @@ def refine(
         choice = fine.best(
             col.ops, col.retain_in, col.retain_out, around=col.choice.grain
         )
-        # Only real gains: ties differ by floating-point noise.
-        if choice is not None and choice.latency < col.latency * (1 - 1e-9):
+        if choice is not None and improves(choice.latency, col.latency):
             out[i] = Column(col.ops, col.retain_in, col.retain_out, choice)
     return out
 

@@ -41,7 +41,7 @@ from mlsched.model import Problem, Solution, evaluate
 from mlsched.model.bounds import meets
 from mlsched.model.result import ImprovementCallback, Result, SolveStatus
 from mlsched.model.schedule import Step, from_solution, to_solution
-from mlsched.model.types import Rules
+from mlsched.model.types import Rules, improves
 from mlsched.solver.columns import (
     Column,
     ColumnGenerator,
@@ -605,7 +605,7 @@ class _Driver:
 
 def _below(a: _Incumbent, b: _Incumbent) -> bool:
     """Whether ``a`` is a better schedule than ``b`` (not by rounding)."""
-    return a.objective < b.objective * (1 - 1e-12)
+    return improves(a.objective, b.objective)
 
 
 def _noted(message: str, note: str) -> str:

@@ -59,13 +59,9 @@ from mlsched.model.schedule import (
     missing_input,
     to_solution,
 )
-from mlsched.model.types import Rules
+from mlsched.model.types import Rules, improves
 
 logger = logging.getLogger(__name__)
-
-# A move is kept only if it lowers the latency by more than this share
-# (ties differ by floating-point noise).
-GAIN = 1e-9
 
 
 @dataclass(frozen=True)
@@ -271,13 +267,13 @@ class Recomputer:
             if choice is None:
                 return None
             steps[i] = Step(s.ops, choice.grain, choice.traversal, s.retain)
-        if sum(self._latencies(steps)) >= objective * (1 - GAIN):
+        if not improves(sum(self._latencies(steps)), objective):
             return None
         if not self._flows(steps):
             return None
         solution = to_solution(self.problem, steps)
         ev = evaluate(self.problem, solution, self.rules)
-        if not ev.valid or ev.total_latency >= objective * (1 - GAIN):
+        if not ev.valid or not improves(ev.total_latency, objective):
             return None
         return Recomputed(tuple(steps), solution, ev.total_latency)
 

@@ -15,7 +15,7 @@ from mlsched import clock
 from mlsched.model import Solution, evaluate
 from mlsched.model.result import ImprovementCallback, SolveStatus
 from mlsched.model.schedule import Step, to_solution
-from mlsched.model.types import Rules
+from mlsched.model.types import Rules, improves
 from mlsched.solver.model import MasterBase
 from mlsched.solver.status import to_status
 
@@ -118,7 +118,7 @@ class Incumbent(cp_model.CpSolverSolutionCallback):
             )
             return
         with self.lock:
-            if ev.total_latency >= self.objective * (1 - 1e-12):
+            if not improves(ev.total_latency, self.objective):
                 return
             self.objective = ev.total_latency
             self.solution = solution
