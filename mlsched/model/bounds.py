@@ -144,12 +144,11 @@ def compute_bound(problem: Problem, rules: Rules = "strict") -> float:
     count of its outputs' shape, so an op pays at least that of its own
     output, unless the output is ephemeral. Then the grid comes from an
     output further down a chain of ephemeral links, each one a fusion
-    some valid subgraph allows, and in strict no chain a subgraph's
-    MatMul limits rule out (:mod:`mlsched.model.chains`). And an output
-    ephemeral in every
-    subgraph of the op has all its readers in subgraphs of the op (SPEC
-    §4 item 6), so the op pays at least the largest of their smallest
-    grids. Recomputation only adds compute.
+    some valid subgraph allows, and no chain that the limits on a
+    subgraph's MatMuls rule out (:mod:`mlsched.model.chains`). And an
+    output ephemeral in every subgraph of the op has all its readers in
+    subgraphs of the op (SPEC §4 item 6), so the op pays at least the
+    largest of their smallest grids. Recomputation only adds compute.
 
     Parameters
     ----------

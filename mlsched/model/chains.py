@@ -5,15 +5,17 @@ output down ephemeral links inside the subgraph, each one a fusion some
 valid subgraph allows (:func:`~mlsched.model.fusible.can_pass_inside`):
 the chain ends at an output, whose native tile count bounds the grid's.
 
-In strict two more facts cut chains short. A subgraph with a MatMul of
-K above k_native holds at most two MatMuls: several k-steps allow one
-head and one tail or one standalone (SPEC §4 item 7), and one k-step
-with three needs every K equal to k ≤ k_native (§8 item 1). And a
-Pointwise output read ephemerally by such a MatMul c across a native
+Two more facts cut chains short. A subgraph with a *deep* MatMul holds
+at most two MatMuls: several k-steps allow one head and one tail or one
+standalone (SPEC §4 item 7), and one k-step with three needs every K
+equal to k and to the tile width w (§4 item 7), so at most w_native
+(§4 item 3), and in strict at most k_native (§8 item 1). Deep is K
+above w_native in contest and above k_native in strict. And in strict
+a Pointwise output read ephemerally by a deep MatMul c across a native
 side needs one k-step, so a tail d of K ≤ k_native that c heads: the
 subgraph's MatMuls are then c and d alone, and its grid lies past d,
 down Pointwise links only. So each op is followed with the number of
-MatMuls its chain already holds and whether one is that deep.
+MatMuls its chain already holds and whether one is deep.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from mlsched.model.types import Rules
 
 class Chain(NamedTuple):
     """What a chain holds so far: MatMuls (3 standing for more) and
-    whether one of them has K above k_native."""
+    whether one of them is deep (K above w_native in contest, above
+    k_native in strict)."""
 
     matmuls: int
     deep: bool
@@ -55,15 +58,19 @@ class Chains:
     problem
         The problem.
     rules
-        ``"strict"`` or ``"contest"`` (where only the fusion test
-        applies).
+        ``"strict"`` or ``"contest"`` (where a deep MatMul is one of K
+        above w_native, and no link crosses a native side).
     """
 
     def __init__(self, problem: Problem, rules: Rules) -> None:
         self.problem = problem
         self.rules = rules
         p = problem
-        self._k_native = p.k_native
+        # Above this K a MatMul is deep: a subgraph of three MatMuls
+        # needs every K equal to the tile width, and in strict to k too.
+        self._deep_k = (
+            p.k_native if rules == "strict" else p.native_granularity[0]
+        )
         # Every link some valid subgraph allows: (reader, tensor).
         self._links = {
             o: [
@@ -86,7 +93,7 @@ class Chains:
         self._allowed: dict[tuple[int, Chain], list[tuple[int, Chain]]] = {}
         for o in reversed(p.topological_order):
             own = min(native_tiles(p, t) for t in p.outputs[o])
-            for chain in self._states:
+            for chain in _STATES:
                 fewest: float = own
                 steps = self._allowed[o, chain] = self._steps(o, chain)
                 for c, after in steps:
@@ -125,11 +132,6 @@ class Chains:
             return self._tail_grid(c)
         return self._fewest[c, after]
 
-    @property
-    def _states(self) -> tuple[Chain, ...]:
-        """The chain states followed (only the empty one in contest)."""
-        return _STATES if self.rules == "strict" else _STATES[:1]
-
     def _steps(self, o: int, chain: Chain) -> list[tuple[int, Chain]]:
         """Each link of ``o`` that a subgraph with o's chain ``chain``
         allows: the reader and the chain past it."""
@@ -145,7 +147,7 @@ class Chains:
         a native side): None where no valid subgraph allows it,
         :data:`_HEADS` where c must head a tail of small K."""
         after = self._with(chain, c)
-        if self.rules == "strict" and after.matmuls >= 3 and after.deep:
+        if after.matmuls >= 3 and after.deep:
             return None
         if across:
             # c must head a tail of small K: only chains of c alone.
@@ -155,11 +157,11 @@ class Chains:
     def _with(self, chain: Chain, c: int) -> Chain:
         """``chain`` with op ``c`` added."""
         p = self.problem
-        if not p.is_matmul[c] or self.rules != "strict":
+        if not p.is_matmul[c]:
             return chain
         return Chain(
             min(3, chain.matmuls + 1),
-            chain.deep or p.k_op[c] > self._k_native,
+            chain.deep or p.k_op[c] > self._deep_k,
         )
 
     def across_side(self, o: int, c: int, t: int) -> bool:
@@ -209,7 +211,7 @@ class Chains:
         table: dict[tuple[int, Chain], frozenset[tuple[int, int]]] = {}
         for o in reversed(p.topological_order):
             own = {(p.widths[t], p.heights[t]) for t in p.outputs[o]}
-            for chain in self._states:
+            for chain in _STATES:
                 shapes = set(own)
                 for c, after in self._allowed[o, chain]:
                     if after is _HEADS:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from generators import hand_problem
 from solved import listed
+from test_bounds_soundness import EQUAL_K
 
 from mlsched import evaluate, load_problem
 from mlsched.model.bounds import (
@@ -80,6 +81,29 @@ SCORES = hand_problem(
         ("MatMul", [5, 6], 7, 100),
     ],
 )
+# MatMul 0: T0 (256x384) @ T1 (384x256) -> T2 (256x256), 4 tiles, K 384;
+# MatMul 1: T2 @ T3 (256x128) -> T4 (256x128), 2 tiles, K 256;
+# MatMul 2: T5 (128x256) @ T4 -> T6 (128x128), 1 tile, K 256.
+# A subgraph of all three needs every K equal to k and to w <= 128
+# (SPEC §4 items 3 and 7): no subgraph holds T2 and T4 both ephemeral,
+# so MatMul 0 computes on T4's 2 tiles at best (200), MatMul 1 on T6's
+# one (10), MatMul 2 on its own one (1): 211 in both profiles.
+TRIPLE = hand_problem(
+    [
+        (256, 384),
+        (384, 256),
+        (256, 256),
+        (256, 128),
+        (256, 128),
+        (128, 256),
+        (128, 128),
+    ],
+    [
+        ("MatMul", [0, 1], 2, 100),
+        ("MatMul", [2, 3], 4, 10),
+        ("MatMul", [5, 4], 6, 1),
+    ],
+)
 
 
 @pytest.mark.parametrize(
@@ -98,6 +122,10 @@ SCORES = hand_problem(
         # MatMul 2's chain on T7's 4 (40), MatMuls 2 and 3 on 4 (4400).
         (SCORES, "strict", 6040.0),
         (SCORES, "contest", 4840.0),  # k may reach K: all on 4 tiles
+        (TRIPLE, "strict", 211.0),  # three MatMuls of K > 128: no chain
+        (TRIPLE, "contest", 211.0),  # w <= 128 < K in contest too
+        (EQUAL_K, "contest", 111.0),  # all three on T6's tile, w = k = K
+        (EQUAL_K, "strict", 211.0),  # k <= 2 < K = 3: MatMul 0 on 2 tiles
     ],
     ids=[
         "example3-strict",
@@ -111,6 +139,10 @@ SCORES = hand_problem(
         "fork-strict",
         "scores-strict",
         "scores-contest",
+        "triple-strict",
+        "triple-contest",
+        "equal-k-contest",
+        "equal-k-strict",
     ],
 )
 def test_hand_derived_compute_bound(

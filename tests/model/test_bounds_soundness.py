@@ -21,7 +21,7 @@ from solved import bundled, random_instance, random_listed
 
 from mlsched import Problem, evaluate, load_problem
 from mlsched.model import terms, traffic
-from mlsched.model.bounds import lower_bound
+from mlsched.model.bounds import compute_bound, lower_bound
 
 PROFILES = ("strict", "contest")
 RESULTS = Path(__file__).parents[2] / "benchmarks" / "results"
@@ -89,6 +89,98 @@ def test_bound_is_below_the_exact_optimum_of_many_tiny_problems() -> None:
     cases = tiny_cases(range(1000, 1300))
     assert len(cases) >= 500
     assert exceeded(cases) == []
+
+
+def matmul_chain(rng: random.Random) -> dict[str, Any]:
+    """Three MatMuls on sides 1..4, each output the LHS or the RHS of
+    the next, on a native tile of sides 2..3 (contest JSON dict)."""
+    widths, heights = [rng.randint(1, 4)], [rng.randint(1, 4)]
+    inputs: list[list[int]] = []
+    outputs: list[list[int]] = []
+
+    def tensor(w: int, h: int) -> int:
+        widths.append(w)
+        heights.append(h)
+        return len(widths) - 1
+
+    made = 0
+    for _ in range(3):
+        n = rng.randint(1, 4)
+        if not inputs or rng.random() < 0.5:  # made @ (w x n)
+            other = tensor(n, widths[made])
+            inputs.append([made, other])
+            made = tensor(n, heights[made])
+        else:  # (n x h) @ made
+            other = tensor(heights[made], n)
+            inputs.append([other, made])
+            made = tensor(widths[made], n)
+        outputs.append([made])
+    return {
+        "widths": widths,
+        "heights": heights,
+        "inputs": inputs,
+        "outputs": outputs,
+        "base_costs": [rng.choice((1, 10, 100)) for _ in inputs],
+        "op_types": ["MatMul"] * 3,
+        "fast_memory_capacity": rng.choice((20, 40, 1000)),
+        "slow_memory_bandwidth": rng.choice((1, 5, 10**6)),
+        "native_granularity": list(
+            rng.choice(((2, 2), (3, 2), (2, 3), (3, 3)))
+        ),
+    }
+
+
+def unchained(p: Problem) -> float:
+    """Compute of a chain of MatMuls if each could run on the grid of
+    any output down the chain (as if no rule limited their number)."""
+    tiles = [
+        -(-p.widths[t] // p.native_granularity[0])
+        * -(-p.heights[t] // p.native_granularity[1])
+        for o in range(p.num_ops)
+        for t in p.outputs[o]
+    ]
+    return sum(p.base_costs[o] * min(tiles[o:]) for o in range(p.num_ops))
+
+
+# T2 = T0 @ T1, T4 = T2 @ T3, T6 = T5 @ T4 on a native tile 3 wide and 2
+# high: T2 and T4 are 3x3 (two tiles), T6 1x3 (one); every K is 3. In
+# contest one subgraph holds all three at w = k = 3 on T6's one tile:
+# the optimum is compute, 100 + 10 + 1 = 111 at this bandwidth. In
+# strict k <= 2 < 3, so MatMul 0 computes on two tiles: 211.
+EQUAL_K = {
+    "widths": [3, 3, 3, 3, 3, 3, 3],
+    "heights": [3, 3, 3, 3, 3, 1, 1],
+    "inputs": [[0, 1], [2, 3], [5, 4]],
+    "outputs": [[2], [4], [6]],
+    "base_costs": [100, 10, 1],
+    "op_types": ["MatMul"] * 3,
+    "fast_memory_capacity": 1000,
+    "slow_memory_bandwidth": 10**6,
+    "native_granularity": [3, 2],
+}
+
+
+def test_bound_is_below_the_exact_optimum_of_matmul_chains() -> None:
+    """Tests that on chains of three MatMuls, where a subgraph holding
+    all three needs every K equal to k and to the tile width (SPEC §4
+    items 3 and 7), the bound never exceeds the optimum over every
+    valid schedule in either profile (on random chains and on one where
+    all three share a subgraph), and that this rule raises the contest
+    compute bound above running every MatMul on the grid of any output
+    down its chain on some of them."""
+    rng = random.Random(7)
+    cases, raised = [], 0
+    for problem in [EQUAL_K] + [matmul_chain(rng) for _ in range(80)]:
+        p = load_problem(problem)
+        raised += compute_bound(p, "contest") > unchained(p)
+        for rules in PROFILES:
+            best = optimum(p, rules)
+            if best < float("inf"):
+                cases.append((p, rules, best))
+    assert len(cases) >= 130
+    assert exceeded(cases) == []
+    assert exceeded(cases, compute_bound) == []
+    assert raised >= 3
 
 
 @pytest.mark.parametrize("rules", PROFILES)
