@@ -328,6 +328,12 @@ class _Driver:
         settled_base = self.base
         windows, gains = self._lns(fine)
         self._recompute(recomputer, self.deadline)
+        if self.base is settled_base and not improves(
+            self.best.objective, self.base.objective
+        ):
+            # The settled schedule is as good (up to rounding) and comes
+            # with the global rounds' proof: return it.
+            self.best = self.base
         status, bound = settled.status, settled.bound
         if not (self.best is self.base is settled_base):
             # The schedule is not the one the global rounds settled on
