@@ -361,7 +361,7 @@ class _Driver:
             self._take(
                 _Incumbent(None, found.solution, objective, "recompute")
             )
-        finished = clock.now() < deadline
+        finished = not recomputer.out_of_time
         self.last_pass = _Pass(base, steps, objective, finished)
 
     def _pass_start(self) -> tuple[Sequence[Step], float] | None:

@@ -146,6 +146,10 @@ class Recomputer:
         # The longest move so far, in clock seconds: building it,
         # re-choosing its granularities and maybe a whole evaluation.
         self._longest = 0.0
+        #: Whether the last :meth:`improve` stopped for time (its
+        #: deadline passed, or its next move could have run past it)
+        #: rather than because a round of every family found nothing.
+        self.out_of_time = False
         self.shared = [
             t
             for t in sorted(problem.producer)
@@ -181,6 +185,7 @@ class Recomputer:
         their moves are fewer and cheaper to try than one sink per op,
         so a short deadline still gets them.
         """
+        self.out_of_time = False
         best: Recomputed | None = None
         families = [
             f
@@ -190,7 +195,7 @@ class Recomputer:
         # Families in a row that found nothing; a family that found
         # something ended on a round that did not.
         idle = turn = 0
-        while idle < len(families) and clock.now() < deadline:
+        while idle < len(families) and not self._stopped(deadline):
             found = self._rotate(
                 families[turn % len(families)],
                 best.steps if best is not None else steps,
@@ -217,7 +222,7 @@ class Recomputer:
         best: Recomputed | None = None
         current = list(steps)
         turn = stale = 0
-        while stale < len(items) and clock.now() < deadline:
+        while stale < len(items) and not self._stopped(deadline):
             moves, item = items[turn % len(items)]
             turn += 1
             found = self._first(moves(current, item), objective, deadline)
@@ -240,7 +245,7 @@ class Recomputer:
             # Start no move that could run past the deadline if it took
             # as long as the longest so far; the granularity searches
             # and the screening count, not only a whole evaluation.
-            if clock.now() + self._longest >= deadline:
+            if self._stopped(deadline - self._longest):
                 return None
             found = self._try(move, objective)
             ended = clock.now()
@@ -249,6 +254,13 @@ class Recomputer:
             if found is not None:
                 return found
         return None
+
+    def _stopped(self, instant: float) -> bool:
+        """Whether the pass is out of time: it was, or ``instant`` has
+        passed (then it is from now on)."""
+        if not self.out_of_time and clock.now() >= instant:
+            self.out_of_time = True
+        return self.out_of_time
 
     def _try(self, move: _Move, objective: float) -> Recomputed | None:
         """The move's schedule with re-chosen granularities, if it is

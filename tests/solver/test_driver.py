@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import cast
 
+import pytest
 from solver_setup import started_driver
 
 from mlsched import clock
+from mlsched.heuristics import GranularityOptimizer
 from mlsched.model.schedule import Step
 from mlsched.solver.driver import _Driver, _Incumbent
 from mlsched.solver.recompute import Recomputed, Recomputer
@@ -20,11 +23,13 @@ class _FakeRecomputer:
     def __init__(self, results: list[Recomputed | None]) -> None:
         self.results = results
         self.starts: list[tuple[tuple[Step, ...], float]] = []
+        self.out_of_time = False
 
     def improve(
         self, steps: Sequence[Step], objective: float, deadline: float
     ) -> Recomputed | None:
         self.starts.append((tuple(steps), objective))
+        self.out_of_time = clock.now() >= deadline
         return self.results.pop(0)
 
 
@@ -85,3 +90,29 @@ def test_a_new_base_gets_a_pass_from_the_base() -> None:
     assert driver._pass_pending()
     _run(driver, fake, clock.now() + 60)
     assert fake.starts[1] == (tuple(better), driver.base.objective)
+
+
+def test_a_pass_stopped_before_its_deadline_is_still_pending(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests that a pass whose next move could run past its deadline
+    (it stops before the deadline itself) counts as cut short: it is
+    pending, so the windows keep time for it and the last pass goes on
+    from it (moves of 0.3 s, a deadline 0.5 s ahead: one move)."""
+    driver, _ = _driver()
+    fine = GranularityOptimizer(driver.problem, driver.rules, fine=True)
+    recomputer = Recomputer(driver.problem, driver.rules, fine)
+    tried = []
+
+    def slow(move: object, objective: float) -> None:
+        tried.append(move)
+        time.sleep(0.3)
+
+    monkeypatch.setattr(recomputer, "_try", slow)
+    deadline = clock.now() + 0.5
+    driver._recompute(recomputer, deadline)
+    assert len(tried) == 1
+    assert clock.now() < deadline
+    assert driver._pass_pending()
+    assert driver._reserve() > 0
+    assert recomputer.out_of_time

@@ -145,6 +145,7 @@ def test_recomputation_keeps_slow_moves_inside_the_deadline(
     assert found is None
     assert len(tried) == 1
     assert clock.now() < deadline
+    assert recomputer.out_of_time
 
 
 # A skip connection into a MatMul, the pattern of contest benchmark 12.
