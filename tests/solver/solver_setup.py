@@ -21,6 +21,7 @@ from mlsched.model.schedule import Step, to_solution
 from mlsched.solver import Column, ColumnGenerator, refine, schedule_columns
 from mlsched.solver.driver import _Driver
 from mlsched.solver.model import MasterBase
+from mlsched.solver.recompute import Recomputer
 from mlsched.solver.sat import SatSettings
 
 SMALL = (
@@ -194,3 +195,20 @@ def tiny_problems() -> list[tuple[str, Problem]]:
 
 
 TINY = tiny_problems()
+
+
+def slow_recomputer(
+    problem: Problem, rules: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Recomputer, list[object]]:
+    """A recomputer whose every move takes 0.3 s and finds nothing, and
+    the list of the moves it tries."""
+    fine = GranularityOptimizer(problem, rules, fine=True)
+    recomputer = Recomputer(problem, rules, fine)
+    tried: list[object] = []
+
+    def slow(move: object, objective: float) -> None:
+        tried.append(move)
+        time.sleep(0.3)
+
+    monkeypatch.setattr(recomputer, "_try", slow)
+    return recomputer, tried

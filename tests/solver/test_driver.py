@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import cast
 
 import pytest
-from solver_setup import started_driver
+from solver_setup import slow_recomputer, started_driver
 
 from mlsched import clock
-from mlsched.heuristics import GranularityOptimizer
 from mlsched.model.schedule import Step
 from mlsched.solver.driver import _Driver, _Incumbent
 from mlsched.solver.recompute import Recomputed, Recomputer
@@ -100,15 +98,9 @@ def test_a_pass_stopped_before_its_deadline_is_still_pending(
     pending, so the windows keep time for it and the last pass goes on
     from it (moves of 0.3 s, a deadline 0.5 s ahead: one move)."""
     driver, _ = _driver()
-    fine = GranularityOptimizer(driver.problem, driver.rules, fine=True)
-    recomputer = Recomputer(driver.problem, driver.rules, fine)
-    tried = []
-
-    def slow(move: object, objective: float) -> None:
-        tried.append(move)
-        time.sleep(0.3)
-
-    monkeypatch.setattr(recomputer, "_try", slow)
+    recomputer, tried = slow_recomputer(
+        driver.problem, driver.rules, monkeypatch
+    )
     deadline = clock.now() + 0.5
     driver._recompute(recomputer, deadline)
     assert len(tried) == 1

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 
 import pytest
 from generators import hand_problem
+from solver_setup import slow_recomputer
 
 from mlsched import clock, evaluate, generate, load_problem, solve
 from mlsched.heuristics import GranularityOptimizer
@@ -129,15 +129,7 @@ def test_recomputation_keeps_slow_moves_inside_the_deadline(
     move spends its time (here none reaches a whole evaluation)."""
     problem = load_problem("mlsys-2026-5")
     begin = list_start(problem, "contest")
-    fine = GranularityOptimizer(problem, "contest", fine=True)
-    recomputer = Recomputer(problem, "contest", fine)
-    tried = []
-
-    def slow(move: object, objective: float) -> None:
-        tried.append(move)
-        time.sleep(0.3)
-
-    monkeypatch.setattr(recomputer, "_try", slow)
+    recomputer, tried = slow_recomputer(problem, "contest", monkeypatch)
     deadline = clock.now() + 0.5
     found = recomputer.improve(begin.steps, begin.objective, deadline)
     # The first move (0.3 s) ends before the deadline; a second would
