@@ -109,17 +109,6 @@ class _Settled:
     note: str
 
 
-@dataclass(frozen=True)
-class _Pass:
-    """Where the last recomputation pass started (the base's steps),
-    where it stands, and whether it ran out of moves (not of time)."""
-
-    start: list[Step]
-    steps: Sequence[Step]
-    objective: float
-    finished: bool
-
-
 @dataclass
 class _Incumbent:
     """A schedule, where it came from, and its steps when they are a
@@ -129,6 +118,17 @@ class _Incumbent:
     solution: Solution
     objective: float
     source: str
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """The base the last recomputation pass started from, where it
+    stands, and whether it ran out of moves (not of time)."""
+
+    base: _Incumbent
+    steps: Sequence[Step]
+    objective: float
+    finished: bool
 
 
 def solve_cpsat(
@@ -353,7 +353,7 @@ class _Driver:
         start = self._pass_start()
         if start is None:
             return
-        base = self._base_steps()
+        base = self.base
         steps, objective = start
         found = recomputer.improve(steps, objective, deadline)
         if found is not None:
@@ -369,9 +369,9 @@ class _Driver:
         latency: from the base if it changed since the last pass, else on
         from where the last pass stopped if its time ran out; None when
         it would have no work."""
-        base, last = self._base_steps(), self.last_pass
-        if last is None or last.start != base:
-            return base, self.base.objective
+        last = self.last_pass
+        if last is None or last.base is not self.base:
+            return self._base_steps(), self.base.objective
         if not last.finished:
             return last.steps, last.objective
         return None
