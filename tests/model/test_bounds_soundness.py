@@ -22,6 +22,7 @@ from solved import bundled, random_instance, random_listed
 from mlsched import Problem, evaluate, load_problem
 from mlsched.model import terms, traffic
 from mlsched.model.bounds import compute_bound, lower_bound
+from mlsched.model.chains import native_tiles
 
 PROFILES = ("strict", "contest")
 RESULTS = Path(__file__).parents[2] / "benchmarks" / "results"
@@ -134,10 +135,7 @@ def unchained(p: Problem) -> float:
     """Compute of a chain of MatMuls if each could run on the grid of
     any output down the chain (as if no rule limited their number)."""
     tiles = [
-        -(-p.widths[t] // p.native_granularity[0])
-        * -(-p.heights[t] // p.native_granularity[1])
-        for o in range(p.num_ops)
-        for t in p.outputs[o]
+        native_tiles(p, t) for o in range(p.num_ops) for t in p.outputs[o]
     ]
     return sum(p.base_costs[o] * min(tiles[o:]) for o in range(p.num_ops))
 

@@ -9,7 +9,14 @@ import pytest
 from generators import hand_problem
 from solver_setup import slow_recomputer
 
-from mlsched import clock, evaluate, generate, load_problem, solve
+from mlsched import (
+    Solution,
+    clock,
+    evaluate,
+    generate,
+    load_problem,
+    solve,
+)
 from mlsched.heuristics import GranularityOptimizer
 from mlsched.heuristics.start import list_start
 from mlsched.model.result import SolveStatus
@@ -311,6 +318,12 @@ def test_solver_merges_in_contest_only() -> None:
 TRANSFORMER = generate("transformer", layers=3)
 
 
+def _repeats_an_op(solution: Solution) -> bool:
+    """Whether ``solution`` computes some op in two subgraphs."""
+    ops = [o for s in solution.subgraphs for o in s]
+    return len(ops) > len(set(ops))
+
+
 def _events(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The recomputation gains and windows a solve logged, in order."""
     events = []
@@ -359,8 +372,7 @@ def test_windows_search_beside_a_recomputed_initial_schedule(
         begin.steps, begin.objective
     )
     assert found is not None
-    ops = [o for s in found.solution.subgraphs for o in s]
-    assert len(ops) > len(set(ops))
+    assert _repeats_an_op(found.solution)
     caplog.set_level("DEBUG", logger="mlsched.solver")
     result = solve(
         problem,
@@ -387,8 +399,7 @@ def test_global_rounds_leave_the_recomputation_its_pass() -> None:
     assert result.heuristic_objective is not None
     assert result.objective < result.heuristic_objective
     assert result.source == "recompute"
-    ops = [o for s in result.solution.subgraphs for o in s]
-    assert len(ops) > len(set(ops))
+    assert _repeats_an_op(result.solution)
     assert result.status is SolveStatus.FEASIBLE
     assert result.column_bound is None
 
