@@ -194,6 +194,33 @@ def path_problem(rng: random.Random) -> dict[str, Any]:
     return problem
 
 
+def narrow_problem(rng: random.Random) -> dict[str, Any]:
+    """A random problem where a Pointwise op makes one operand of a
+    MatMul whose K (up to 6) exceeds both native sides (2 or 3) and
+    whose other operand is a graph input of at least the capacity,
+    maybe followed by a Pointwise op (contest JSON dict)."""
+    native = (rng.randint(2, 3), rng.randint(2, 3))
+    k = rng.randint(max(native) + 1, 6)
+    h, w = rng.randint(1, 3), rng.randint(1, 3)
+    lhs = rng.random() < 0.5
+    made = (h, k) if lhs else (k, w)
+    other = (k, w) if lhs else (h, k)
+    shapes = [made, made, other, (h, w)]
+    operands = [1, 2] if lhs else [2, 1]
+    ops = [
+        ("Pointwise", [0], 1, rng.randint(1, 1000)),
+        ("MatMul", operands, 3, rng.randint(1, 1000)),
+    ]
+    if rng.random() < 0.5:
+        shapes.append((h, w))
+        ops.append(("Pointwise", [3], 4, rng.randint(1, 100)))
+    capacity = rng.randint(k + 2, max(k + 2, other[0] * other[1]))
+    problem = hand_problem(shapes, ops, capacity)
+    problem["slow_memory_bandwidth"] = rng.choice((1, 10, 10**6))
+    problem["native_granularity"] = list(native)
+    return problem
+
+
 def _orders(p: Problem, ops: frozenset[int]) -> list[tuple[int, ...]]:
     """Every producer-before-consumer order of ``ops``."""
     found = []

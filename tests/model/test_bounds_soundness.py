@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exhaustive import optimum, tiny_problem
+from exhaustive import narrow_problem, optimum, tiny_problem
 from solved import bundled, random_instance, random_listed
 
 from mlsched import Problem, evaluate, load_problem
-from mlsched.model import terms, traffic
+from mlsched.model import chains, terms, traffic
 from mlsched.model.bounds import compute_bound, lower_bound
 from mlsched.model.chains import native_tiles
 
@@ -179,6 +179,39 @@ def test_bound_is_below_the_exact_optimum_of_matmul_chains() -> None:
     assert exceeded(cases) == []
     assert exceeded(cases, compute_bound) == []
     assert raised >= 3
+
+
+def test_bound_is_below_the_exact_optimum_of_narrowed_links(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tests that where a Pointwise op feeds a MatMul of K above both
+    native sides, whose other operand is a graph input of at least the
+    capacity, the contest bound never exceeds the optimum over every
+    valid schedule; that the tile side such a link allows, (capacity -
+    1) // K, raises the compute bound on some of them; and that a side
+    one narrower would exceed the optimum on some (the test can tell a
+    wrong limit)."""
+    rng = random.Random(11)
+    cases = []
+    for _ in range(150):
+        p = load_problem(narrow_problem(rng))
+        best = optimum(p, "contest")
+        if best < float("inf"):
+            cases.append((p, "contest", best))
+    assert len(cases) >= 140
+    assert exceeded(cases) == []
+    assert exceeded(cases, compute_bound) == []
+    limited = [compute_bound(p, "contest") for p, _, _ in cases]
+    with monkeypatch.context() as m:
+        m.setattr(chains.Chains, "narrowing", lambda *_: (0, 0))
+        raised = sum(
+            bound > compute_bound(p, "contest")
+            for bound, (p, _, _) in zip(limited, cases, strict=True)
+        )
+    assert raised >= 30
+    limit = chains._limit
+    monkeypatch.setattr(chains, "_limit", lambda s, n: limit(s - 1, n))
+    assert exceeded(cases, compute_bound) != []
 
 
 @pytest.mark.parametrize("rules", PROFILES)
