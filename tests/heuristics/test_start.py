@@ -17,19 +17,21 @@ from mlsched.model.bounds import alone_bound, compute_bound, lower_bound
 
 def test_bound_reserve_per_op_and_capped() -> None:
     """Tests that the list scheduler leaves the lower bound 4 ms per op,
-    at most 60% of the limit: 4 s for 1,000 ops at 120 s, 1.2 s of a
-    2 s limit, 0.02 s for 5 ops."""
+    at most 30% of the limit but at least 0.15 ms per op for the
+    compute bound: 4 s for 1,000 ops at 120 s, 0.6 s of a 2 s limit,
+    0.02 s for 5 ops, 1.5 s for 10,000 ops at 2 s."""
     assert bound_reserve(1000, 120.0) == pytest.approx(4.0)
-    assert bound_reserve(1000, 2.0) == pytest.approx(1.2)
+    assert bound_reserve(1000, 2.0) == pytest.approx(0.6)
     assert bound_reserve(5, 2.0) == pytest.approx(0.02)
+    assert bound_reserve(10_000, 2.0) == pytest.approx(1.5)
 
 
 def test_start_deadlines_leave_the_reserve_to_the_bound() -> None:
     """Tests that a start due at instant 100 of a 2 s solve of 1,000
-    ops schedules until 98.8 (1.2 s, 60% of the limit, kept for the
+    ops schedules until 99.4 (0.6 s, 30% of the limit, kept for the
     bound) and stops the bound at 100."""
     by = start_deadlines(1000, 100.0, 2.0)
-    assert by.schedule == pytest.approx(98.8)
+    assert by.schedule == pytest.approx(99.4)
     assert by.bound == 100.0
 
 
