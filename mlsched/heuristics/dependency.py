@@ -155,13 +155,21 @@ class DependencyAnalyzer:
     @cached_property
     def reader_masks(self) -> tuple[tuple[int, ...], ...]:
         """Per op, a bitmask of the readers of each tensor it outputs
-        (tensors no op reads left out)."""
+        that two or more ops read (:attr:`shared_readers`)."""
+        return tuple(
+            tuple(sum(1 << c for c in readers) for readers in shared)
+            for shared in self.shared_readers
+        )
+
+    @cached_property
+    def shared_readers(self) -> tuple[tuple[tuple[int, ...], ...], ...]:
+        """Per op, the readers of each tensor it outputs that two or more
+        ops read: only those can be read both inside and outside an op
+        set (:meth:`is_closed`)."""
         p = self.problem
         return tuple(
             tuple(
-                sum(1 << c for c in p.consumers[t])
-                for t in p.outputs[o]
-                if p.consumers[t]
+                p.consumers[t] for t in p.outputs[o] if len(p.consumers[t]) > 1
             )
             for o in range(p.num_ops)
         )

@@ -376,18 +376,20 @@ class ListScheduler:
     ) -> tuple[set[int] | None, tuple[int, ...]]:
         """Groups to merge with ``seed`` so the union is closed and convex
         (None if too large or not convex), and every group looked at."""
-        p = self.problem
+        shared = self.deps.shared_readers
         merged = set(seed)
         while True:
             ops = {o for g in merged for o in groups[g].ops}
             if len(ops) > MAX_GROUP_OPS:
                 return None, tuple(merged)
+            # A tensor read inside and outside would be hidden from the
+            # readers outside (SPEC §4 item 6): their groups join.
             missing = {
                 group_of[c]
                 for o in ops
-                for t in p.outputs[o]
-                if any(c in ops for c in p.consumers[t])
-                for c in p.consumers[t]
+                for readers in shared[o]
+                if any(c in ops for c in readers)
+                for c in readers
                 if c not in ops
             }
             if not missing:
