@@ -221,6 +221,31 @@ def narrow_problem(rng: random.Random) -> dict[str, Any]:
     return problem
 
 
+def held_chain_problem(rng: random.Random) -> dict[str, Any]:
+    """A random problem where a MatMul whose RHS is a graph input of at
+    least the capacity feeds, through a Pointwise op, the LHS of a
+    MatMul of K above the native width whose RHS is such an input too,
+    maybe followed by a Pointwise op (contest JSON dict)."""
+    native = (rng.randint(2, 3), rng.randint(2, 3))
+    k1, k2 = rng.randint(1, 4), rng.randint(native[0] + 1, 5)
+    h, w = rng.randint(1, 3), rng.randint(1, 3)
+    shapes = [(h, k1), (k1, k2), (h, k2), (h, k2), (k2, w), (h, w)]
+    ops = [
+        ("MatMul", [0, 1], 2, rng.randint(1, 1000)),
+        ("Pointwise", [2], 3, rng.randint(1, 100)),
+        ("MatMul", [3, 4], 5, rng.randint(1, 1000)),
+    ]
+    if rng.random() < 0.5:
+        shapes.append((h, w))
+        ops.append(("Pointwise", [5], 6, rng.randint(1, 100)))
+    held = min(k1 * k2, k2 * w)
+    capacity = rng.randint(min(held, k2 + 2), held)
+    problem = hand_problem(shapes, ops, capacity)
+    problem["slow_memory_bandwidth"] = rng.choice((1, 10, 10**6))
+    problem["native_granularity"] = list(native)
+    return problem
+
+
 def _orders(p: Problem, ops: frozenset[int]) -> list[tuple[int, ...]]:
     """Every producer-before-consumer order of ``ops``."""
     found = []

@@ -15,11 +15,14 @@ a Pointwise output read ephemerally by a deep MatMul c across a native
 side needs one k-step, so a tail d of K ≤ k_native that c heads: the
 subgraph's MatMuls are then c and d alone, and its grid lies past d,
 down Pointwise links only. In contest such a link needs one k-step as
-well, and then the MatMul's other operand, if it can never be in fast
-memory whole, takes a K-deep slice of the working set: the tile sides
-shrink, and the grid has more tiles than its native count. So each op
+well, and then every operand of the chain's MatMuls that can never be
+in fast memory whole takes a K-deep slice of the working set: the tiles
+shrink, and the grid has more of them than its native count. So each op
 is followed with the number of MatMuls its chain already holds, whether
-one is deep, and the tile sides its links allow.
+one is deep, whether a link needs one k-step, and the slices its
+MatMuls' held-out operands take per unit of tile width and height. The
+states are the ones some chain reaches (a pass in topological order),
+and the fewest tiles are found per state in reverse.
 """
 
 from __future__ import annotations
@@ -36,13 +39,15 @@ from mlsched.model.types import Rules
 class Chain(NamedTuple):
     """What a chain holds so far: MatMuls (3 standing for more), whether
     one of them is deep (K above w_native in contest, above k_native in
-    strict), and the widest tile width and height its links allow
-    (:meth:`Chains.narrowing`; 0 for no limit, -1 where none fits)."""
+    strict), whether one of its links needs one k-step, and the K-deep
+    slices its MatMuls' held-out operands then take of the working set,
+    per unit of tile width and of tile height (:meth:`Chains.held`)."""
 
     matmuls: int
     deep: bool
-    w: int = 0
-    h: int = 0
+    one_step: bool = False
+    per_w: int = 0
+    per_h: int = 0
 
 
 def native_tiles(problem: Problem, t: int) -> int:
@@ -90,31 +95,38 @@ class Chains:
             for o in range(p.num_ops)
         }
         # Per link, whether it crosses a native side (see across_side)
-        # and the tile sides it allows (see narrowing).
+        # and whether it needs one k-step (see one_step).
         self._across = {
             o: [self.across_side(o, c, t) for c, t in self._links[o]]
             for o in range(p.num_ops)
         }
-        self._narrow = {
-            o: [self.narrowing(o, c, t) for c, t in self._links[o]]
+        self._one_step = {
+            o: [self.one_step(o, c, t) for c, t in self._links[o]]
             for o in range(p.num_ops)
         }
-        self._states = _states(
-            {w for links in self._narrow.values() for w, _ in links},
-            {h for links in self._narrow.values() for _, h in links},
-        )
         self._tails: dict[int, float] = {}
-        self._fewest: dict[tuple[int, Chain], float] = {}
-        # Per op and chain state, the links a subgraph allows (_steps).
+        self._grid_tiles: dict[tuple[int, int, int, int], float] = {}
+        # Per op, every chain state some chain reaches it in, and per op
+        # and state the links a subgraph allows (_steps).
+        self._states: dict[int, set[Chain]] = {
+            o: set() for o in range(p.num_ops)
+        }
         self._allowed: dict[tuple[int, Chain], list[tuple[int, Chain]]] = {}
+        for o in p.topological_order:
+            self._states[o].add(self.start(o))
+            for chain in self._states[o]:
+                steps = self._allowed[o, chain] = self._steps(o, chain)
+                for c, after in steps:
+                    if after is not _HEADS:
+                        self._states[c].add(after)
+        self._fewest: dict[tuple[int, Chain], float] = {}
         for o in reversed(p.topological_order):
-            for chain in self._states:
+            for chain in self._states[o]:
                 fewest: float = min(
                     self.tiles(p.widths[t], p.heights[t], chain)
                     for t in p.outputs[o]
                 )
-                steps = self._allowed[o, chain] = self._steps(o, chain)
-                for c, after in steps:
+                for c, after in self._allowed[o, chain]:
                     tiles = (
                         self._tail_grid(c)
                         if after is _HEADS
@@ -144,7 +156,7 @@ class Chains:
         if (c, t) not in self._links[o]:
             return math.inf
         after = self._after(
-            chain, c, self.across_side(o, c, t), self.narrowing(o, c, t)
+            chain, c, self.across_side(o, c, t), self.one_step(o, c, t)
         )
         if after is None:
             return math.inf
@@ -156,22 +168,22 @@ class Chains:
         """Each link of ``o`` that a subgraph with o's chain ``chain``
         allows: the reader and the chain past it."""
         steps = []
-        for (c, _), across, sides in zip(
-            self._links[o], self._across[o], self._narrow[o]
+        for (c, _), across, one in zip(
+            self._links[o], self._across[o], self._one_step[o]
         ):
-            after = self._after(chain, c, across, sides)
+            after = self._after(chain, c, across, one)
             if after is not None:
                 steps.append((c, after))
         return steps
 
     def _after(
-        self, chain: Chain, c: int, across: bool, sides: tuple[int, int]
+        self, chain: Chain, c: int, across: bool, one: bool
     ) -> Chain | None:
         """The chain once a link passes into ``c`` (``across``: crossing
-        a native side; ``sides``: the tile sides it allows): None where
-        no valid subgraph allows it, :data:`_HEADS` where c must head a
-        tail of small K."""
-        after = self._with(chain, c, sides)
+        a native side; ``one``: needing one k-step): None where no valid
+        subgraph allows it, :data:`_HEADS` where c must head a tail of
+        small K."""
+        after = self._with(chain, c, one)
         if after.matmuls >= 3 and after.deep:
             return None
         if across:
@@ -179,18 +191,23 @@ class Chains:
             return _HEADS if chain.matmuls == 0 else None
         return after
 
-    def _with(
-        self, chain: Chain, c: int, sides: tuple[int, int] = (0, 0)
-    ) -> Chain:
-        """``chain`` with op ``c`` added, through a link that allows tile
-        sides ``sides``."""
+    def _with(self, chain: Chain, c: int, one: bool = False) -> Chain:
+        """``chain`` with op ``c`` added, through a link that needs one
+        k-step if ``one``."""
         p = self.problem
         matmul = p.is_matmul[c]
+        per_w, per_h = chain.per_w, chain.per_h
+        if matmul and chain.matmuls < 2:
+            # Fewer slices than the subgraph has only lower the count;
+            # past two MatMuls the states would multiply for little.
+            held_w, held_h = self.held(c)
+            per_w, per_h = per_w + held_w, per_h + held_h
         return Chain(
             min(3, chain.matmuls + matmul),
             chain.deep or (matmul and p.k_op[c] > self._deep_k),
-            _least(chain.w, sides[0]),
-            _least(chain.h, sides[1]),
+            chain.one_step or one,
+            per_w,
+            per_h,
         )
 
     def across_side(self, o: int, c: int, t: int) -> bool:
@@ -204,38 +221,40 @@ class Chains:
         k = p.k_op[c]
         return (t == lhs and k > w_native) or (t == rhs and k > h_native)
 
-    def narrowing(self, o: int, c: int, t: int) -> tuple[int, int]:
-        """The widest tile (width, height) of a subgraph where Pointwise
-        ``o``'s output t is an ephemeral operand of MatMul ``c`` (0: no
-        limit, -1: no subgraph). Contest only: in strict such a link
-        needs a tail of small K (:meth:`across_side`).
-
-        Let c's K exceed both native sides and its other operand x be a
-        graph input of at least the capacity. With several k-steps t
-        would need w >= K (LHS) or h >= K (RHS) (SPEC §4 item 7), so
-        there is one, and k >= K. Three MatMuls or a middle one would
-        then need w = K; c is no tail (x is no MatMul's output), so it
-        runs standalone, or heads one tail. x is never kept (a graph
-        input) nor ephemeral, so its use is in the working set (§6):
-        for an RHS x, K x w standalone or heading the tail's RHS, and
-        all of x heading its LHS (K by the tail's K, c's output width),
-        which does not fit. So K x w plus an output slice fits the
-        capacity: w <= (capacity - 1) // K. For an LHS x, h likewise.
-        """
+    def one_step(self, o: int, c: int, t: int) -> bool:
+        """Whether a subgraph where Pointwise ``o``'s output t is an
+        ephemeral operand of MatMul ``c`` has one k-step (contest; in
+        strict such a link needs a tail of small K, :meth:`across_side`):
+        with several, t would need w >= K as c's LHS and h >= K as its
+        RHS (SPEC §4 item 7), and w, h are at most the native sides."""
         p = self.problem
         if self.rules != "contest" or p.is_matmul[o] or not p.is_matmul[c]:
-            return 0, 0
-        k = p.k_op[c]
-        lhs, rhs = p.inputs[c]
-        if k <= max(p.native_granularity) or lhs == rhs:
-            return 0, 0
+            return False
         w_native, h_native = p.native_granularity
-        side = (p.fast_memory_capacity - 1) // k
-        if t == lhs and self._held_out(rhs):
-            return _limit(side, w_native), 0
-        if t == rhs and self._held_out(lhs):
-            return 0, _limit(side, h_native)
-        return 0, 0
+        lhs, rhs = p.inputs[c]
+        k = p.k_op[c]
+        return (t == lhs and k > w_native) or (t == rhs and k > h_native)
+
+    def held(self, m: int) -> tuple[int, int]:
+        """What MatMul ``m``'s held-out operands take of the working set
+        of a one-k-step subgraph, per unit of tile width (its RHS) and
+        of tile height (its LHS): K for each that is a graph input of at
+        least the capacity, else 0.
+
+        Such an operand x is never kept (a graph input, SPEC §4 item 5)
+        nor ephemeral, so its use counts (§6), with k >= K_slicing. A
+        standalone m takes K x w of an RHS x (k_eff = K at one k-step),
+        a tail or an RHS-head too, a middle one, or any MatMul of three
+        or more, K x w as w = k = K for all (§4 item 7); an LHS-head m
+        takes K by its tail's K, which is m's output width: all of x,
+        which does not fit. An LHS x: h x K likewise.
+        """
+        p = self.problem
+        lhs, rhs = p.inputs[m]
+        k = p.k_op[m]
+        return (k if self._held_out(rhs) else 0), (
+            k if self._held_out(lhs) else 0
+        )
 
     def _held_out(self, t: int) -> bool:
         """Whether t is never in fast memory whole: a graph input of at
@@ -244,14 +263,32 @@ class Chains:
         return t in p.graph_inputs and p.sizes[t] >= p.fast_memory_capacity
 
     def tiles(self, width: int, height: int, chain: Chain) -> float:
-        """Fewest tiles of a ``width`` x ``height`` grid with the tile
-        sides ``chain`` allows (inf where none is allowed)."""
-        w_native, h_native = self.problem.native_granularity
-        if chain.w < 0 or chain.h < 0:
-            return math.inf
-        w = min(w_native, chain.w or w_native)
-        h = min(h_native, chain.h or h_native)
-        return -(-width // w) * -(-height // h)
+        """Fewest tiles of a ``width`` x ``height`` grid of a subgraph
+        holding ``chain``: the native count, or with one k-step the
+        fewest over tiles w x h whose held-out slices and one output
+        slice fit the capacity, per_w x w + per_h x h + h x w (inf if
+        none does)."""
+        if not chain.one_step or not (chain.per_w or chain.per_h):
+            return shape_tiles(self.problem, width, height)
+        key = (width, height, chain.per_w, chain.per_h)
+        if key not in self._grid_tiles:
+            self._grid_tiles[key] = self._fewest_fitting(*key)
+        return self._grid_tiles[key]
+
+    def _fewest_fitting(
+        self, width: int, height: int, per_w: int, per_h: int
+    ) -> float:
+        """:meth:`tiles` with one k-step, by trying every tile height
+        with the widest tile width that fits beside it."""
+        p = self.problem
+        w_native, h_native = p.native_granularity
+        fewest = math.inf
+        for h in range(1, min(h_native, height) + 1):
+            room = p.fast_memory_capacity - per_h * h
+            w = min(w_native, width, room // (per_w + h))
+            if w >= 1:
+                fewest = min(fewest, -(-width // w) * -(-height // h))
+        return fewest
 
     def _tail_grid(self, c: int) -> float:
         """Fewest native tiles of a grid past a tail of small K that
@@ -289,7 +326,7 @@ class Chains:
         table: dict[tuple[int, Chain], frozenset[tuple[int, int]]] = {}
         for o in reversed(p.topological_order):
             own = {(p.widths[t], p.heights[t]) for t in p.outputs[o]}
-            for chain in self._states:
+            for chain in self._states[o]:
                 shapes = set(own)
                 for c, after in self._allowed[o, chain]:
                     if after is _HEADS:
@@ -298,32 +335,6 @@ class Chains:
                         shapes |= table[c, after]
                 table[o, chain] = frozenset(shapes)
         return table
-
-
-def _limit(side: int, native: int) -> int:
-    """A side limit as a chain keeps it: 0 if the native side fits, -1
-    if no side does."""
-    if side >= native:
-        return 0
-    return side if side > 0 else -1
-
-
-def _least(a: int, b: int) -> int:
-    """The tighter of two side limits (0: none; -1: no side fits)."""
-    if a == 0 or b == 0:
-        return a or b
-    return min(a, b)
-
-
-def _states(ws: set[int], hs: set[int]) -> tuple[Chain, ...]:
-    """Every chain state, given the side limits links set."""
-    return tuple(
-        Chain(n, deep, w, h)
-        for n in range(4)
-        for deep in (False, True)
-        for w in sorted(ws | {0})
-        for h in sorted(hs | {0})
-    )
 
 
 #: Not a chain state: the step where a MatMul must head a tail of small K.

@@ -109,8 +109,9 @@ TRIPLE = hand_problem(
 # T2 (1024x256) -> T3 (128x256), 2 tiles, K = 1,024; capacity 100,000.
 # T1 reaches MatMul 1 only with one k-step (w <= 128 < K), and T2, a
 # graph input of 262,144 elements, then takes 1,024 x w of the working
-# set: w <= 97, so T3's grid has 3 tiles: 300 + 2000 in contest (200 +
-# 2000 on T3's native 2). In strict no tail of small K: op 0 on its 8.
+# set, T3's slice h x w more: w <= 86 at h = 128, so T3's grid has 3
+# tiles: 300 + 2000 in contest (200 + 2000 on T3's native 2). In strict
+# no tail of small K: op 0 on its 8.
 NARROW = hand_problem(
     [(128, 1024), (128, 1024), (1024, 256), (128, 256)],
     [("Pointwise", [0], 1, 100), ("MatMul", [1, 2], 3, 1000)],
@@ -138,7 +139,7 @@ NARROW = hand_problem(
         (TRIPLE, "contest", 211.0),  # w <= 128 < K in contest too
         (EQUAL_K, "contest", 111.0),  # all three on T6's tile, w = k = K
         (EQUAL_K, "strict", 211.0),  # k <= 2 < K = 3: MatMul 0 on 2 tiles
-        (NARROW, "contest", 2300.0),  # one k-step, w <= 97: 3 tiles
+        (NARROW, "contest", 2300.0),  # one k-step, w <= 86: 3 tiles
         (NARROW, "strict", 2800.0),  # no fusion: op 0 pays its 8 tiles
     ],
     ids=[

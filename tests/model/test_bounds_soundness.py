@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exhaustive import narrow_problem, optimum, tiny_problem
+from exhaustive import (
+    held_chain_problem,
+    narrow_problem,
+    optimum,
+    tiny_problem,
+)
 from solved import bundled, random_instance, random_listed
 
 from mlsched import Problem, evaluate, load_problem
@@ -181,36 +186,41 @@ def test_bound_is_below_the_exact_optimum_of_matmul_chains() -> None:
     assert raised >= 3
 
 
-def test_bound_is_below_the_exact_optimum_of_narrowed_links(
+def test_bound_is_below_the_exact_optimum_of_one_step_chains(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Tests that where a Pointwise op feeds a MatMul of K above both
-    native sides, whose other operand is a graph input of at least the
-    capacity, the contest bound never exceeds the optimum over every
-    valid schedule; that the tile side such a link allows, (capacity -
-    1) // K, raises the compute bound on some of them; and that a side
-    one narrower would exceed the optimum on some (the test can tell a
-    wrong limit)."""
+    """Tests that where a Pointwise op feeds a MatMul of K above a native
+    side (one k-step in contest) and MatMuls of the chain have graph
+    inputs of at least the capacity as operands, the contest bound never
+    exceeds the optimum over every valid schedule; that counting those
+    operands' K-deep slices raises the compute bound on some of them;
+    and that slices twice as deep would exceed the optimum on some (the
+    test can tell a wrong count)."""
     rng = random.Random(11)
     cases = []
-    for _ in range(150):
-        p = load_problem(narrow_problem(rng))
-        best = optimum(p, "contest")
-        if best < float("inf"):
-            cases.append((p, "contest", best))
-    assert len(cases) >= 140
+    for make, count in ((narrow_problem, 120), (held_chain_problem, 40)):
+        for _ in range(count):
+            p = load_problem(make(rng))
+            best = optimum(p, "contest")
+            if best < float("inf"):
+                cases.append((p, "contest", best))
+    assert len(cases) >= 150
     assert exceeded(cases) == []
     assert exceeded(cases, compute_bound) == []
-    limited = [compute_bound(p, "contest") for p, _, _ in cases]
+    counted = [compute_bound(p, "contest") for p, _, _ in cases]
     with monkeypatch.context() as m:
-        m.setattr(chains.Chains, "narrowing", lambda *_: (0, 0))
+        m.setattr(chains.Chains, "one_step", lambda *_: False)
         raised = sum(
             bound > compute_bound(p, "contest")
-            for bound, (p, _, _) in zip(limited, cases, strict=True)
+            for bound, (p, _, _) in zip(counted, cases, strict=True)
         )
-    assert raised >= 30
-    limit = chains._limit
-    monkeypatch.setattr(chains, "_limit", lambda s, n: limit(s - 1, n))
+    assert raised >= 60
+    held = chains.Chains.held
+    monkeypatch.setattr(
+        chains.Chains,
+        "held",
+        lambda self, m: tuple(2 * k for k in held(self, m)),
+    )
     assert exceeded(cases, compute_bound) != []
 
 
