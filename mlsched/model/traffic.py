@@ -1019,13 +1019,16 @@ class TrafficBound:
             raise OutOfTime("the traffic bound passed its stop")
 
     def _last_subgraph_saving(self) -> float:
-        """Contest: transfer time the last subgraph saves by keeping big
-        graph outputs (all of one shape) instead of writing them."""
+        """Contest: transfer time the last subgraph saves by keeping its
+        outputs (all of one shape) instead of writing them: graph
+        outputs, and tensors read before they were made (the contest
+        rules do not check that an input read from slow memory was
+        written there), so any produced tensor too large to keep."""
         p = self.p
         if self.rules != "contest":
             return 0.0
         by_shape: dict[Shape, int] = {}
-        for t in p.graph_outputs:
+        for t in p.producer:
             if p.sizes[t] >= p.fast_memory_capacity:
                 by_shape[self.shape(t)] = (
                     by_shape.get(self.shape(t), 0) + p.sizes[t]

@@ -370,3 +370,39 @@ def test_a_tensor_with_an_unfusable_reader_is_never_ephemeral() -> None:
     ev = evaluate(p, sol, "strict")
     assert ev.valid, ev.message
     assert ev.total_latency == pytest.approx(21299.2, rel=1e-9)
+
+
+# MatMul 0: T0 (3x2) @ T1 (2x2) -> T2 (3x2); MatMul 1: T2 @ T3 (2x1) ->
+# T4 (3x1); native 3x3, capacity 4, bandwidth 1. T2 (6 elements) is
+# above the capacity, yet a last subgraph may keep it: nothing follows.
+READ_BEFORE_MADE = {
+    "widths": [2, 2, 2, 1, 1],
+    "heights": [3, 2, 3, 2, 3],
+    "inputs": [[0, 1], [2, 3]],
+    "outputs": [[2], [4]],
+    "base_costs": [3, 5],
+    "op_types": ["MatMul", "MatMul"],
+    "fast_memory_capacity": 4,
+    "slow_memory_bandwidth": 1,
+    "native_granularity": [3, 3],
+}
+
+
+def test_a_tensor_kept_by_the_last_subgraph_may_be_read_before() -> None:
+    """Tests that the contest bound holds for a schedule that reads a
+    tensor before it is made and keeps it in the last subgraph.
+
+    SPEC §8 item 5 (an input read from slow memory was written there) is
+    strict only, so [[1], [0]] with T2 retained by the last subgraph is
+    contest-valid (40.5) and never stores T2; strict rejects it. The
+    bound charged MatMul 0 that store, as if a tensor of at least the
+    capacity were never kept, and gave 42.0; it now subtracts the last
+    subgraph's possible saving (12) over every such tensor.
+    """
+    p = load_problem(READ_BEFORE_MADE)
+    sol = schedule([[1], [0]], [[1, 1, 1], [1, 1, 1]], [[], [2]])
+    assert not evaluate(p, sol, "strict").valid
+    ev = evaluate(p, sol, "contest")
+    assert ev.valid, ev.message
+    assert ev.total_latency == pytest.approx(40.5)
+    assert lower_bound(p, "contest") <= ev.total_latency * (1 + 1e-9)
