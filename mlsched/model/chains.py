@@ -14,10 +14,12 @@ above w_native in contest and above k_native in strict. And in strict
 a Pointwise output read ephemerally by a deep MatMul c across a native
 side needs one k-step, so a tail d of K ≤ k_native that c heads: the
 subgraph's MatMuls are then c and d alone, and its grid lies past d,
-down Pointwise links only. In contest such a link needs one k-step as
-well, and then every operand of the chain's MatMuls that can never be
-in fast memory whole takes a K-deep slice of the working set: the tiles
-shrink, and the grid has more of them than its native count. So each op
+down Pointwise links only. In contest a Pointwise output read
+ephemerally by a MatMul across a native side shorter than its K needs
+one k-step too (several would need w or h >= K), and then every operand
+of the chain's MatMuls that can never be in fast memory whole takes a
+K-deep slice of the working set: the tiles shrink, and the grid has
+more of them than its native count. So each op
 is followed with the number of MatMuls its chain already holds, whether
 one is deep, whether a link needs one k-step, and the slices its
 MatMuls' held-out operands take per unit of tile width and height. The
@@ -71,7 +73,8 @@ class Chains:
         The problem.
     rules
         ``"strict"`` or ``"contest"`` (where a deep MatMul is one of K
-        above w_native, and no link crosses a native side).
+        above w_native, and a link across a native side needs one k-step
+        instead of a tail of small K).
     """
 
     def __init__(self, problem: Problem, rules: Rules) -> None:
