@@ -1023,17 +1023,33 @@ class TrafficBound:
         outputs (all of one shape) instead of writing them: graph
         outputs, and tensors read before they were made (the contest
         rules do not check that an input read from slow memory was
-        written there), so any produced tensor too large to keep."""
+        written there), so any produced tensor too large to keep. A
+        subgraph holding a MatMul of K above w_native holds two MatMuls
+        at most (:mod:`mlsched.model.chains`): of the tensors such
+        MatMuls make, those of the two that make the most of a shape
+        count."""
         p = self.p
         if self.rules != "contest":
             return 0.0
-        by_shape: dict[Shape, int] = {}
-        for t in p.producer:
-            if p.sizes[t] >= p.fast_memory_capacity:
-                by_shape[self.shape(t)] = (
-                    by_shape.get(self.shape(t), 0) + p.sizes[t]
-                )
-        most = max(by_shape.values(), default=0)
+        other: dict[Shape, int] = {}
+        deep: dict[Shape, dict[int, int]] = {}
+        for t, o in p.producer.items():
+            size, shape = p.sizes[t], self.shape(t)
+            if size < p.fast_memory_capacity:
+                continue
+            if p.is_matmul[o] and p.k_op[o] > p.native_granularity[0]:
+                made = deep.setdefault(shape, {})
+                made[o] = made.get(o, 0) + size
+            else:
+                other[shape] = other.get(shape, 0) + size
+        most = max(
+            (
+                other.get(shape, 0)
+                + sum(sorted(deep.get(shape, {}).values())[-2:])
+                for shape in other.keys() | deep.keys()
+            ),
+            default=0,
+        )
         return most / p.slow_memory_bandwidth
 
 
