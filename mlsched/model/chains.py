@@ -215,23 +215,23 @@ class Chains:
 
     def across_side(self, o: int, c: int, t: int) -> bool:
         """Whether Pointwise ``o`` feeds MatMul ``c`` across a native side
-        shorter than c's K (strict): only one k-step allows it."""
-        p = self.problem
-        if self.rules != "strict" or p.is_matmul[o] or not p.is_matmul[c]:
-            return False
-        w_native, h_native = p.native_granularity
-        lhs, rhs = p.inputs[c]
-        k = p.k_op[c]
-        return (t == lhs and k > w_native) or (t == rhs and k > h_native)
+        shorter than c's K (strict): only one k-step allows it, which
+        needs a tail of small K that c heads."""
+        return self.rules == "strict" and self._crosses(o, c, t)
 
     def one_step(self, o: int, c: int, t: int) -> bool:
         """Whether a subgraph where Pointwise ``o``'s output t is an
-        ephemeral operand of MatMul ``c`` has one k-step (contest; in
-        strict such a link needs a tail of small K, :meth:`across_side`):
-        with several, t would need w >= K as c's LHS and h >= K as its
-        RHS (SPEC §4 item 7), and w, h are at most the native sides."""
+        ephemeral operand of MatMul ``c`` across a native side shorter
+        than c's K has one k-step (contest; strict: :meth:`across_side`)."""
+        return self.rules == "contest" and self._crosses(o, c, t)
+
+    def _crosses(self, o: int, c: int, t: int) -> bool:
+        """Whether Pointwise ``o``'s output t reaches MatMul ``c`` across
+        a native side shorter than c's K: with several k-steps t would
+        need w >= K as c's LHS, h >= K as its RHS (SPEC §4 item 7), and
+        w, h are at most the native sides."""
         p = self.problem
-        if self.rules != "contest" or p.is_matmul[o] or not p.is_matmul[c]:
+        if p.is_matmul[o] or not p.is_matmul[c]:
             return False
         w_native, h_native = p.native_granularity
         lhs, rhs = p.inputs[c]
