@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -75,12 +76,16 @@ def bound_reserve(num_ops: int, time_limit: float) -> float:
 
 
 class StartDeadlines(NamedTuple):
-    """When a list-scheduler start must be done, in two parts."""
+    """When a list-scheduler start must be done, in three parts."""
 
     #: The list scheduler's deadline (:func:`list_start`'s ``deadline``).
     schedule: float
     #: The lower bound's stop (:func:`list_start`'s ``bound_stop``).
     bound: float
+    #: Seconds the bound may take once the schedule is costed, where a
+    #: search follows the start (:func:`list_start`'s ``bound_seconds``):
+    #: :data:`BOUND_SHARE` of the limit, or what the compute bound needs.
+    bound_seconds: float
 
 
 def start_deadlines(
@@ -90,7 +95,13 @@ def start_deadlines(
     ``deadline`` within a solve of ``time_limit`` seconds: the list
     scheduler leaves :func:`bound_reserve` for the bound."""
     reserve = bound_reserve(num_ops, time_limit)
-    return StartDeadlines(schedule=deadline - reserve, bound=deadline)
+    return StartDeadlines(
+        schedule=deadline - reserve,
+        bound=deadline,
+        bound_seconds=max(
+            BOUND_SHARE * time_limit, ALONE_SECONDS_PER_OP * num_ops
+        ),
+    )
 
 
 def list_start(
@@ -100,6 +111,7 @@ def list_start(
     optimizer: GranularityOptimizer | None = None,
     on_schedule: ImprovementCallback | None = None,
     bound_stop: float | None = None,
+    bound_seconds: float | None = None,
 ) -> Start:
     """Run the list scheduler and cost its schedule exactly.
 
@@ -122,6 +134,11 @@ def list_start(
     bound_stop
         ``time.perf_counter()`` instant by which the lower bound must be
         done (past it, the compute bound alone is kept); None: no stop.
+    bound_seconds
+        Seconds the lower bound may take once the schedule is costed, if
+        that ends before ``bound_stop``: a search after the start gets
+        the rest (the contest traffic bound takes about a minute on
+        10,000 ops); None: until ``bound_stop``.
 
     Raises
     ------
@@ -138,6 +155,9 @@ def list_start(
     objective = exact_objective(problem, solution, rules)
     if on_schedule is not None:
         on_schedule(solution, objective, None)
+    if bound_seconds is not None:
+        limit = time.perf_counter() + bound_seconds
+        bound_stop = limit if bound_stop is None else min(bound_stop, limit)
     return Start(
         steps=steps,
         solution=solution,

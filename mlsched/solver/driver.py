@@ -194,6 +194,7 @@ def _start(
             by.schedule,
             on_schedule=driver.on_improvement,
             bound_stop=by.bound,
+            bound_seconds=by.bound_seconds,
         )
     finally:
         if virtual is not None:

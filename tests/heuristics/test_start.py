@@ -35,15 +35,35 @@ def test_start_deadlines_leave_the_reserve_to_the_bound() -> None:
     assert by.bound == 100.0
 
 
+def test_a_searching_start_gives_the_bound_a_share_of_the_limit() -> None:
+    """Tests that the bound of a start a search follows may take 30% of
+    the limit once the schedule is costed (36 s of a 120 s solve of
+    10,000 ops, whose contest traffic bound takes about a minute), but
+    at least what the compute bound needs (1.5 s of a 2 s solve)."""
+    by = start_deadlines(10_000, 0.0, 120.0)
+    assert by.bound_seconds == pytest.approx(36.0)
+    assert start_deadlines(10_000, 0.0, 2.0).bound_seconds == (
+        pytest.approx(1.5)
+    )
+
+
 @pytest.mark.usefixtures("no_kept_bounds")
-def test_a_start_past_its_bound_stop_keeps_the_compute_bound() -> None:
-    """Tests that a start whose bound stop has passed carries the bound
-    without traffic (benchmark 5, strict: the compute bound of 160,000
-    raised by the MatMuls that run alone, still below the traffic bound
-    of 503,385) and a note that says the traffic bound did not finish;
+@pytest.mark.parametrize("stop", ["bound_stop", "bound_seconds"])
+def test_a_start_past_its_bound_stop_keeps_the_compute_bound(
+    stop: str,
+) -> None:
+    """Tests that a start whose bound stop has passed, or whose bound
+    may take no time, carries the bound without traffic (benchmark 5,
+    strict: the compute bound of 160,000 raised by the MatMuls that run
+    alone, still below the traffic bound of 503,385) and a note that
+    says the traffic bound did not finish;
     with no stop it carries the full bound and no note."""
     p = load_problem("mlsys-2026-5")
-    cut = list_start(p, "strict", bound_stop=time.perf_counter())
+    cut = (
+        list_start(p, "strict", bound_stop=time.perf_counter())
+        if stop == "bound_stop"
+        else list_start(p, "strict", bound_seconds=0.0)
+    )
     assert cut.lower_bound == alone_bound(p, "strict")
     assert compute_bound(p, "strict") == 160_000.0 < cut.lower_bound
     assert "counts compute (and the traffic of MatMuls" in cut.bound.note
