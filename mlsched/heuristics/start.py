@@ -68,11 +68,17 @@ ALONE_SECONDS_PER_OP = 1.5e-4
 
 def bound_reserve(num_ops: int, time_limit: float) -> float:
     """Seconds the list scheduler leaves for the proven lower bound:
-    :data:`BOUND_SECONDS_PER_OP` per op, at most :data:`BOUND_SHARE` of
-    the time limit, but at least what the compute bound needs
+    :data:`BOUND_SECONDS_PER_OP` per op, at most :func:`bound_share`."""
+    return min(
+        BOUND_SECONDS_PER_OP * num_ops, bound_share(num_ops, time_limit)
+    )
+
+
+def bound_share(num_ops: int, time_limit: float) -> float:
+    """The most time the bound gets in a solve: :data:`BOUND_SHARE` of
+    the limit, but at least what the compute bound needs
     (:data:`ALONE_SECONDS_PER_OP` per op)."""
-    share = max(BOUND_SHARE * time_limit, ALONE_SECONDS_PER_OP * num_ops)
-    return min(BOUND_SECONDS_PER_OP * num_ops, share)
+    return max(BOUND_SHARE * time_limit, ALONE_SECONDS_PER_OP * num_ops)
 
 
 class StartDeadlines(NamedTuple):
@@ -84,7 +90,7 @@ class StartDeadlines(NamedTuple):
     bound: float
     #: Seconds the bound may take once the schedule is costed, where a
     #: search follows the start (:func:`list_start`'s ``bound_seconds``):
-    #: :data:`BOUND_SHARE` of the limit, or what the compute bound needs.
+    #: :func:`bound_share`.
     bound_seconds: float
 
 
@@ -94,13 +100,10 @@ def start_deadlines(
     """The deadlines of a start that must be done, bound included, by
     ``deadline`` within a solve of ``time_limit`` seconds: the list
     scheduler leaves :func:`bound_reserve` for the bound."""
-    reserve = bound_reserve(num_ops, time_limit)
     return StartDeadlines(
-        schedule=deadline - reserve,
+        schedule=deadline - bound_reserve(num_ops, time_limit),
         bound=deadline,
-        bound_seconds=max(
-            BOUND_SHARE * time_limit, ALONE_SECONDS_PER_OP * num_ops
-        ),
+        bound_seconds=bound_share(num_ops, time_limit),
     )
 
 
