@@ -33,7 +33,11 @@ import functools
 import math
 from typing import NamedTuple
 
-from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
+from mlsched.model.fusible import (
+    can_pass_inside,
+    may_be_ephemeral,
+    square_k,
+)
 from mlsched.model.problem import Problem
 from mlsched.model.types import Rules
 
@@ -81,11 +85,8 @@ class Chains:
         self.problem = problem
         self.rules = rules
         p = problem
-        # Above this K a MatMul is deep: a subgraph of three MatMuls
-        # needs every K equal to the tile width, and in strict to k too.
-        self._deep_k = (
-            p.k_native if rules == "strict" else p.native_granularity[0]
-        )
+        # Above this K a MatMul is deep: in no chain of three MatMuls.
+        self._deep_k = square_k(p, rules)
         # Every link some valid subgraph allows: (reader, tensor).
         self._links = {
             o: [

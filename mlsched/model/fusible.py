@@ -38,6 +38,16 @@ def can_pass_inside(
     )
 
 
+def square_k(problem: Problem, rules: Rules) -> int:
+    """The largest K of a MatMul in a subgraph of three or more MatMuls
+    or with a middle one: every MatMul there needs w = k = K (SPEC §4
+    item 7), with w <= w_native (§4 item 3) and in strict k <= k_native
+    (§8 item 1). A MatMul of larger K shares a subgraph with one other
+    MatMul at most."""
+    w_native = problem.native_granularity[0]
+    return min(w_native, problem.k_native) if rules == "strict" else w_native
+
+
 def may_be_ephemeral(problem: Problem, rules: Rules, src: int, t: int) -> bool:
     """Whether tensor t, made by op ``src``, is ephemeral in some valid
     subgraph.

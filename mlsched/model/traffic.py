@@ -29,7 +29,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mlsched.model.fusible import can_pass_inside, may_be_ephemeral
+from mlsched.model.fusible import (
+    can_pass_inside,
+    may_be_ephemeral,
+    square_k,
+)
 from mlsched.model.problem import Problem
 from mlsched.model.types import Rules
 
@@ -445,12 +449,8 @@ class TrafficBound:
 
     def _square(self, *ops: int) -> bool:
         """Whether MatMuls ``ops`` can form a chain of 3+ (w = k = K)."""
-        p = self.p
-        ks = {p.k_op[o] for o in ops}
-        top = p.native_granularity[0]
-        if self.rules == "strict":
-            top = min(top, p.k_native)
-        return len(ks) == 1 and ks.pop() <= top
+        ks = {self.p.k_op[o] for o in ops}
+        return len(ks) == 1 and ks.pop() <= square_k(self.p, self.rules)
 
     @cached_property
     def parent(self) -> dict[int, tuple[int, int]]:
@@ -1037,7 +1037,7 @@ class TrafficBound:
             size, shape = p.sizes[t], self.shape(t)
             if size < p.fast_memory_capacity:
                 continue
-            if p.is_matmul[o] and p.k_op[o] > p.native_granularity[0]:
+            if p.is_matmul[o] and p.k_op[o] > square_k(p, self.rules):
                 made = deep.setdefault(shape, {})
                 made[o] = made.get(o, 0) + size
             else:
