@@ -159,9 +159,8 @@ class Chains:
         no valid subgraph has that)."""
         if (c, t) not in self._links[o]:
             return math.inf
-        after = self._after(
-            chain, c, self.across_side(o, c, t), self.one_step(o, c, t)
-        )
+        i = self._links[o].index((c, t))
+        after = self._after(chain, c, self._across[o][i], self._one_step[o][i])
         if after is None:
             return math.inf
         if after is _HEADS:
